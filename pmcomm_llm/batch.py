@@ -1,0 +1,274 @@
+"""Drafting many scenarios: reading input files, running items concurrently, writing every outcome once.
+
+Input is a JSON array, an object with a ``scenarios`` array, JSON Lines, or standard input holding any of
+these. Each item is validated on its own: a bad item becomes an error record naming the item (its index, or
+its line for JSONL) and the field, and the other items still run. Every item ends in exactly one place: the
+output file or the errors file.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, AsyncIterator, Callable, Iterable, Iterator
+
+from pmcomm_llm.chain import Drafter, run_sync
+from pmcomm_llm.draft import Draft
+from pmcomm_llm.errors import AuthenticationError, ConfigError, InputFileError, PmcommError, ScenarioError
+from pmcomm_llm.scenario import Scenario, parse_scenario
+
+__all__ = ["InputItem", "ItemResult", "BatchSummary", "read_items", "draft_many", "adraft_many",
+           "output_record", "error_record", "render_markdown"]
+
+
+@dataclass(slots=True)
+class InputItem:
+    """One entry of an input file: parsed data, or the reason it could not be read."""
+
+    position: int
+    """0-based position among the file's items."""
+    where: str
+    """How a person finds it: ``item 3`` (JSON, 1-based) or ``line 7`` (JSONL)."""
+    data: Any = None
+    error: str | None = None
+    line: int | None = None
+
+
+@dataclass(slots=True)
+class ItemResult:
+    item_id: str | None
+    where: str
+    draft: Draft | None = None
+    error: dict[str, Any] | None = None
+    scenario: Scenario | None = None
+
+
+@dataclass(slots=True)
+class BatchSummary:
+    drafted: int = 0
+    skipped: int = 0
+    failed: int = 0
+    flagged: int = 0
+    stopped: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"drafted": self.drafted, "skipped": self.skipped, "failed": self.failed,
+                "flagged": self.flagged, "stopped": self.stopped, **self.extra}
+
+
+def _decode(raw: bytes, source: str) -> str:
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = raw[:exc.start].count(b"\n") + 1
+        raise InputFileError(f"{source}: line {line} is not UTF-8 text (byte offset {exc.start}); "
+                             "save the file as UTF-8") from None
+
+
+def _jsonl_items(lines: Iterable[tuple[int, bytes]], source: str) -> Iterator[InputItem]:
+    position = 0
+    for number, raw in lines:
+        try:
+            text = raw.decode("utf-8-sig").strip()
+        except UnicodeDecodeError as exc:
+            yield InputItem(position, f"line {number}", error=f"not UTF-8 text (byte {exc.start} of the line)",
+                            line=number)
+            position += 1
+            continue
+        if not text:
+            continue
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as exc:
+            yield InputItem(position, f"line {number}", error=f"not valid JSON ({exc.msg} at column {exc.colno})",
+                            line=number)
+        else:
+            yield InputItem(position, f"line {number}", data=data, line=number)
+        position += 1
+
+
+def _json_items(text: str, source: str) -> Iterator[InputItem]:
+    try:
+        doc = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise InputFileError(f"{source}: not valid JSON ({exc.msg} at line {exc.lineno}, column {exc.colno})"
+                             ) from None
+    if isinstance(doc, dict) and isinstance(doc.get("scenarios"), list):
+        doc = doc["scenarios"]
+    elif isinstance(doc, dict) and "kind" in doc:
+        doc = [doc]
+    if not isinstance(doc, list):
+        raise InputFileError(f"{source}: expected a JSON array of scenarios or an object with a 'scenarios' array")
+    for i, data in enumerate(doc):
+        yield InputItem(i, f"item {i + 1}", data=data)
+
+
+def read_items(source: str | Path) -> Iterator[InputItem]:
+    """Yield the items of an input file (``-`` is standard input). JSONL is read one line at a time."""
+    name = str(source)
+    if name == "-":
+        raw = sys.stdin.buffer.read()
+        text = _decode(raw, "standard input")
+        stripped = text.lstrip()
+        if not stripped:
+            raise InputFileError("standard input is empty: expected scenarios as JSON or JSON Lines")
+        if stripped[0] == "[" or (stripped[0] == "{" and _is_single_json(stripped)):
+            yield from _json_items(text, "standard input")
+        else:
+            yield from _jsonl_items(enumerate(raw.splitlines(), 1), "standard input")
+        return
+    path = Path(name)
+    if not path.is_file():
+        raise InputFileError(f"{name}: no such file")
+    if path.suffix.lower() == ".jsonl":
+        if path.stat().st_size == 0:
+            raise InputFileError(f"{name}: the file is empty; expected one scenario per line")
+        with path.open("rb") as handle:
+            yield from _jsonl_items(enumerate(handle, 1), name)
+        return
+    text = _decode(path.read_bytes(), name)
+    if not text.strip():
+        raise InputFileError(f"{name}: the file is empty; expected a JSON array of scenarios")
+    yield from _json_items(text, name)
+
+
+def _is_single_json(text: str) -> bool:
+    try:
+        json.loads(text)
+        return True
+    except json.JSONDecodeError:
+        return False
+
+
+def error_record(item: InputItem | None, *, item_id: str | None, stage: str, exc: BaseException | None = None,
+                 message: str | None = None, field: str | None = None) -> dict[str, Any]:
+    """An errors-file line: which item, at which stage, what kind of error, and a readable reason."""
+    record: dict[str, Any] = {"id": item_id}
+    if item is not None:
+        record["where"] = item.where
+        if item.line is not None:
+            record["line"] = item.line
+        else:
+            record["index"] = item.position
+    if isinstance(exc, ScenarioError):
+        field = field or exc.field
+        message = message or exc.reason
+    record.update({"stage": stage, "field": field,
+                   "error_type": type(exc).__name__ if exc is not None else "InputError",
+                   "message": message or str(exc)})
+    return record
+
+
+def output_record(draft: Draft, scenario_id: str) -> dict[str, Any]:
+    body = draft.model_dump(mode="json", exclude={"meta"})
+    return {"id": scenario_id, "draft": body, "meta": draft.meta.model_dump(mode="json")}
+
+
+def prepare(items: Iterable[InputItem]) -> Iterator[tuple[InputItem, Scenario | None, dict[str, Any] | None]]:
+    """Validate items one by one; duplicates of an id already seen are errors, not silent overwrites."""
+    seen: set[str] = set()
+    for item in items:
+        raw_id = item.data.get("id") if isinstance(item.data, dict) else None
+        if item.error is not None:
+            yield item, None, error_record(item, item_id=raw_id, stage="input", message=item.error)
+            continue
+        try:
+            scenario = parse_scenario(item.data, index=item.where)
+        except ScenarioError as exc:
+            yield item, None, error_record(item, item_id=raw_id if isinstance(raw_id, str) else None,
+                                           stage="validation", exc=exc)
+            continue
+        assert scenario.id is not None
+        if scenario.id in seen:
+            yield item, None, error_record(item, item_id=scenario.id, stage="validation", field="id",
+                                           message=f"duplicate id {scenario.id!r}: ids must be unique in a batch")
+            continue
+        seen.add(scenario.id)
+        yield item, scenario, None
+
+
+async def adraft_many(scenarios: Iterable[Scenario | dict[str, Any]], drafter: Drafter | None = None, *,
+                      concurrency: int | None = None) -> list[ItemResult]:
+    """Draft many scenarios concurrently; one result per input, in input order, errors kept (never raised).
+
+    An authentication failure stops the run: the remaining items are reported as not run.
+    """
+    drafter = drafter or Drafter()
+    items = [InputItem(i, f"item {i + 1}", data=s if isinstance(s, dict) else s.model_dump(mode="json"))
+             for i, s in enumerate(scenarios)]
+    results: list[ItemResult | None] = [None] * len(items)
+    limit = asyncio.Semaphore(concurrency or drafter.settings.concurrency)
+    stop = asyncio.Event()
+
+    async def one(item: InputItem, scenario: Scenario) -> None:
+        async with limit:
+            if stop.is_set():
+                results[item.position] = ItemResult(scenario.id, item.where, error=error_record(
+                    item, item_id=scenario.id, stage="drafting", message="not run: the run stopped earlier"),
+                    scenario=scenario)
+                return
+            try:
+                draft = await drafter.adraft(scenario)
+                results[item.position] = ItemResult(scenario.id, item.where, draft=draft, scenario=scenario)
+            except (AuthenticationError, ConfigError) as exc:
+                stop.set()
+                results[item.position] = ItemResult(scenario.id, item.where, scenario=scenario,
+                                                    error=error_record(item, item_id=scenario.id,
+                                                                       stage="drafting", exc=exc))
+            except PmcommError as exc:
+                results[item.position] = ItemResult(scenario.id, item.where, scenario=scenario,
+                                                    error=error_record(item, item_id=scenario.id,
+                                                                       stage="drafting", exc=exc))
+
+    tasks = []
+    for item, scenario, error in prepare(items):
+        if error is not None:
+            results[item.position] = ItemResult(error.get("id"), item.where, error=error)
+        else:
+            assert scenario is not None
+            tasks.append(one(item, scenario))
+    await asyncio.gather(*tasks)
+    return [r for r in results if r is not None]
+
+
+def draft_many(scenarios: Iterable[Scenario | dict[str, Any]], drafter: Drafter | None = None, *,
+               concurrency: int | None = None) -> list[ItemResult]:
+    """Synchronous :func:`adraft_many`."""
+    return run_sync(adraft_many(list(scenarios), drafter, concurrency=concurrency))
+
+
+def render_markdown(record: dict[str, Any]) -> str:
+    """One output record as Markdown, for people to read."""
+    draft = record["draft"]
+    meta = record["meta"]
+    guard = "passed" if meta["guard"]["passed"] else "FLAGGED: " + "; ".join(
+        v["message"] for v in meta["guard"]["violations"])
+    lines = [f"## {record['id']} — {meta['kind']} ({meta['language']}, {meta['channel']})", ""]
+    if draft.get("subject"):
+        lines += [f"**Subject:** {draft['subject']}", ""]
+    lines += [draft["body"], "", f"*Next step:* {draft['next_step']}  ",
+              f"*Backend:* {meta['backend']} / {meta['model']} · prompt {meta['prompt_version']} · guard {guard}", ""]
+    return "\n".join(lines)
+
+
+async def iterate_results(pending: AsyncIterator[ItemResult]) -> AsyncIterator[ItemResult]:  # pragma: no cover
+    async for result in pending:
+        yield result
+
+
+def summarise(results: Iterable[ItemResult], *, on_each: Callable[[ItemResult], None] | None = None) -> BatchSummary:
+    summary = BatchSummary()
+    for r in results:
+        if on_each:
+            on_each(r)
+        if r.draft is not None:
+            summary.drafted += 1
+            if not r.draft.meta.guard.passed:
+                summary.flagged += 1
+        else:
+            summary.failed += 1
+    return summary

@@ -1,0 +1,247 @@
+"""The drafting chain: prompt → ``ChatOpenAI.with_structured_output`` → validation → guard.
+
+One :class:`Drafter` holds the settings, the validated prompts and the model clients, and drafts one scenario
+at a time (``adraft``) or exposes itself as a LangChain ``Runnable`` for composition. The model is asked for a
+JSON-schema'd ``DraftContent``; whatever comes back is validated here (so a ``json_schema`` parse failure and a
+``function_calling`` ``parsed=None`` are handled the same way), re-asked with the exact error within a small
+budget, and then checked by the guard, which re-asks with the exact violations.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+import weakref
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, Coroutine, TypeVar
+
+import openai
+from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage
+from langchain_core.runnables import Runnable, RunnableLambda
+from pydantic import ValidationError
+
+from pmcomm_llm.draft import Draft, DraftContent, DraftMeta, GuardOutcome, Usage
+from pmcomm_llm.errors import ConfigError, DraftRetryError, OutputTruncatedError
+from pmcomm_llm.guard import check_draft
+from pmcomm_llm.offline import announce_offline, offline_content
+from pmcomm_llm.prompts import PromptSet, load_prompts, render_strict
+from pmcomm_llm.retry import call_with_retries, provider_error
+from pmcomm_llm.scenario import Scenario, parse_scenario
+from pmcomm_llm.settings import Settings
+
+__all__ = ["Drafter", "draft_schema", "run_sync"]
+
+T = TypeVar("T")
+OFFLINE_MODEL = "offline-templates"
+
+
+def draft_schema() -> dict[str, Any]:
+    """The JSON schema the model must fill (strict-mode compatible: every field required, no extras)."""
+    schema = DraftContent.model_json_schema()
+    schema["title"] = "DraftContent"
+    schema.setdefault("description", "A client message drafted from the scenario.")
+    return schema
+
+
+_SCHEMA = draft_schema()
+
+
+def run_sync(coro: Coroutine[Any, Any, T]) -> T:
+    """Run a coroutine from sync code, also inside Jupyter where a loop is already running."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(coro)
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(asyncio.run, coro).result()
+
+
+class _Attempt:
+    """What one model call produced, in the shape the re-ask logic needs."""
+
+    __slots__ = ("content", "raw_text", "error", "usage")
+
+    def __init__(self, content: DraftContent | None, raw_text: str, error: str | None, usage: dict | None):
+        self.content = content
+        self.raw_text = raw_text
+        self.error = error
+        self.usage = usage
+
+
+def _raw_text(raw: AIMessage) -> str:
+    if raw.tool_calls:
+        return json.dumps(raw.tool_calls[0].get("args", {}), ensure_ascii=False)
+    if raw.invalid_tool_calls:
+        return str(raw.invalid_tool_calls[0].get("args") or "")
+    return raw.content if isinstance(raw.content, str) else json.dumps(raw.content, ensure_ascii=False)
+
+
+def _validation_errors(exc: ValidationError) -> list[str]:
+    return [f"{'.'.join(str(p) for p in e['loc']) or '(root)'}: {e['msg']}" for e in exc.errors()]
+
+
+class Drafter:
+    """Drafts scenarios with one backend. Build once; reuse for many scenarios (it caches clients)."""
+
+    def __init__(self, settings: Settings | None = None, prompts: PromptSet | None = None, **overrides: Any):
+        self.settings = settings if settings is not None and not overrides else Settings.resolve(
+            **({**(settings.model_dump() if settings else {}), **overrides}))
+        self.prompts = prompts or load_prompts()
+        self.backend = self.settings.effective_backend
+        # one structured model per event loop: an async HTTP client must not outlive its loop
+        self._models: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Runnable] = weakref.WeakKeyDictionary()
+        self._clients: list[Any] = []
+
+    # -- model construction ------------------------------------------------------------------------------
+
+    def _structured_model(self) -> Runnable:
+        loop = asyncio.get_running_loop()
+        model = self._models.get(loop)
+        if model is None:
+            model = self._build_structured_model()
+            self._models[loop] = model
+        return model
+
+    def _build_structured_model(self) -> Runnable:
+        from langchain_openai import ChatOpenAI
+
+        s = self.settings
+        api_key = s.api_key.get_secret_value() if s.api_key else None
+        if api_key is None:
+            if not s.base_url:
+                raise ConfigError("no API key: set OPENAI_API_KEY (or PMCOMM_API_KEY), or set OPENAI_BASE_URL for "
+                                  "a local OpenAI-compatible server, or use --backend offline")
+            api_key = "not-needed"  # local servers (Ollama, vLLM) accept any key
+        http_client = openai.DefaultAsyncHttpxClient(timeout=s.timeout)
+        self._clients.append(http_client)
+        llm = ChatOpenAI(
+            model=s.model,
+            temperature=s.temperature,
+            api_key=api_key,
+            base_url=s.base_url,
+            timeout=s.timeout,
+            max_retries=0,  # our retry layer is the only one
+            http_async_client=http_client,
+        )
+        strict = True if s.method == "json_schema" else None
+        return llm.with_structured_output(_SCHEMA, method=s.method, include_raw=True, strict=strict)
+
+    # -- drafting ----------------------------------------------------------------------------------------
+
+    def _meta(self, scenario: Scenario, **values: Any) -> DraftMeta:
+        return DraftMeta(
+            backend=self.backend,
+            model=OFFLINE_MODEL if self.backend == "offline" else self.settings.model,
+            prompt_version=self.prompts.version,
+            kind=scenario.kind.value,
+            language=scenario.language or "",
+            channel=scenario.channel,
+            scenario_hash=scenario.content_hash()[:16],
+            **values,
+        )
+
+    def draft_offline(self, scenario: Scenario) -> Draft:
+        """The deterministic draft, guarded like any other."""
+        start = time.perf_counter()
+        content = offline_content(scenario, self.prompts)
+        report = check_draft(content, scenario)
+        guard = GuardOutcome(passed=report.passed, violations=[v.as_dict() for v in report.violations])
+        meta = self._meta(scenario, latency_ms=(time.perf_counter() - start) * 1000, attempts=1, guard=guard)
+        return Draft.from_content(content, meta)
+
+    async def _call(self, messages: list[BaseMessage]) -> _Attempt:
+        s = self.settings
+        model = self._structured_model()
+
+        async def once() -> dict[str, Any]:
+            return await model.ainvoke(messages)
+
+        try:
+            out = await call_with_retries(once, max_retries=s.max_retries, backoff_max=s.backoff_max)
+        except openai.LengthFinishReasonError as exc:
+            completion = getattr(exc, "completion", None)
+            raw = completion.choices[0].message.content if completion and completion.choices else None
+            usage = completion.usage.model_dump() if completion and completion.usage else None
+            raise OutputTruncatedError("the model hit its output token limit before finishing the draft "
+                                       "(finish_reason=length); shorten the scenario or raise the model's "
+                                       "max tokens", last_raw=raw, usage=usage) from None
+        except openai.OpenAIError as exc:
+            raise provider_error(exc, model=s.model, base_url=s.base_url) from None
+        raw: AIMessage = out["raw"]
+        usage = dict(raw.usage_metadata) if raw.usage_metadata else None
+        raw_text = _raw_text(raw)
+        if raw.response_metadata.get("finish_reason") == "length":
+            raise OutputTruncatedError("the model hit its output token limit before finishing the draft "
+                                       "(finish_reason=length)", last_raw=raw_text, usage=usage)
+        parsed = out.get("parsed")
+        if parsed is None:
+            why = out.get("parsing_error")
+            return _Attempt(None, raw_text, f"the answer was not valid JSON for the schema ({why})" if why
+                            else "no structured answer was returned (missing or malformed tool arguments)", usage)
+        try:
+            return _Attempt(DraftContent.model_validate(parsed), raw_text, None, usage)
+        except ValidationError as exc:
+            return _Attempt(None, raw_text, "; ".join(_validation_errors(exc)), usage)
+
+    async def adraft(self, scenario: Scenario | dict[str, Any]) -> Draft:
+        """Draft one scenario. Raises :class:`DraftRetryError` when the model never returns valid output."""
+        if not isinstance(scenario, Scenario):
+            scenario = parse_scenario(scenario)
+        if self.backend == "offline":
+            announce_offline()
+            return self.draft_offline(scenario)
+        start = time.perf_counter()
+        messages: list[BaseMessage] = list(self.prompts.messages(scenario))
+        if self.settings.method == "json_mode":
+            addendum = render_strict(self.prompts.draft.json_mode_addendum,
+                                     schema=json.dumps(_SCHEMA, ensure_ascii=False))
+            messages.insert(1, SystemMessage(addendum))
+        usage = Usage()
+        attempts = invalid = guard_reasks = 0
+        budget = self.settings.max_reasks
+        last_error: str | None = None
+        last_raw = ""
+        while True:
+            attempts += 1
+            attempt = await self._call(messages)
+            usage = usage.add(attempt.usage)
+            last_raw = attempt.raw_text
+            if attempt.content is None:
+                invalid += 1
+                last_error = attempt.error
+                if invalid > budget:
+                    raise DraftRetryError("the model did not return a valid draft", n_attempts=attempts,
+                                          last_raw=last_raw, usage=usage, last_error=last_error)
+                messages += [AIMessage(last_raw or "(empty)"),
+                             HumanMessage(self.prompts.reask_message("invalid_output", [last_error or ""]))]
+                continue
+            report = check_draft(attempt.content, scenario)
+            if report.passed or guard_reasks >= budget:
+                guard = GuardOutcome(passed=report.passed, reasks=guard_reasks,
+                                     violations=[v.as_dict() for v in report.violations])
+                meta = self._meta(scenario, usage=usage, attempts=attempts, guard=guard,
+                                  latency_ms=(time.perf_counter() - start) * 1000)
+                return Draft.from_content(attempt.content, meta)
+            guard_reasks += 1
+            messages += [AIMessage(last_raw),
+                         HumanMessage(self.prompts.reask_message("guard_violation", report.messages()))]
+
+    def draft(self, scenario: Scenario | dict[str, Any]) -> Draft:
+        """Synchronous :meth:`adraft` (works in scripts and in Jupyter)."""
+        if self.backend == "offline":
+            if not isinstance(scenario, Scenario):
+                scenario = parse_scenario(scenario)
+            announce_offline()
+            return self.draft_offline(scenario)
+        return run_sync(self.adraft(scenario))
+
+    def runnable(self) -> Runnable[Any, Draft]:
+        """This drafter as a LangChain Runnable (scenario or dict in, :class:`Draft` out) for composition."""
+        return RunnableLambda(self.draft, afunc=self.adraft, name="pmcomm_draft")
+
+    async def aclose(self) -> None:
+        for client in self._clients:
+            await client.aclose()
+        self._clients.clear()
+        self._models = weakref.WeakKeyDictionary()

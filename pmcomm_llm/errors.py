@@ -1,0 +1,99 @@
+"""One error root, with subclasses that carry the data a caller needs to act on them.
+
+A user's mistake (a bad scenario, a missing setting, a rejected key) is a ``PmcommError`` whose message says
+what to fix; the CLI prints that message and never a traceback. Messages never contain secrets.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+__all__ = [
+    "AuthenticationError",
+    "ConfigError",
+    "DraftRetryError",
+    "GuardViolationError",
+    "InputFileError",
+    "OutputTruncatedError",
+    "PmcommError",
+    "PromptError",
+    "ProviderError",
+    "ScenarioError",
+]
+
+
+class PmcommError(Exception):
+    """Root of every error this library raises on purpose."""
+
+
+class ConfigError(PmcommError):
+    """A setting is missing or invalid; the message names the setting to change."""
+
+
+class PromptError(PmcommError):
+    """A prompt or data file is missing, malformed, or a template variable has no value."""
+
+
+class ScenarioError(PmcommError):
+    """A scenario failed validation. ``index`` is its position (or JSONL line), ``field`` the path."""
+
+    def __init__(self, reason: str, *, index: int | str | None = None, field: str | None = None,
+                 item_id: str | None = None) -> None:
+        self.reason = reason
+        self.index = index
+        self.field = field
+        self.item_id = item_id
+        where = []
+        if item_id:
+            where.append(f"scenario {item_id!r}")
+        elif index is not None:
+            where.append(f"item {index}")
+        if field:
+            where.append(f"field {field!r}")
+        super().__init__(f"{', '.join(where)}: {reason}" if where else reason)
+
+
+class InputFileError(PmcommError):
+    """The input file as a whole cannot be read (missing, not JSON, not UTF-8)."""
+
+
+class ProviderError(PmcommError):
+    """The model provider failed in a way retries did not fix (or must not retry)."""
+
+    def __init__(self, message: str, *, status_code: int | None = None) -> None:
+        self.status_code = status_code
+        super().__init__(message)
+
+
+class AuthenticationError(ProviderError):
+    """401/403: retrying cannot help and every other item would fail the same way."""
+
+
+class OutputTruncatedError(PmcommError):
+    """The model stopped at its token limit (``finish_reason == "length"``): not a validation failure."""
+
+    def __init__(self, message: str, *, last_raw: str | None = None, usage: Any = None) -> None:
+        self.last_raw = last_raw
+        self.usage = usage
+        super().__init__(message)
+
+
+class DraftRetryError(PmcommError):
+    """Re-asks ran out: carries how many attempts were made, the last raw output and the total usage."""
+
+    def __init__(self, message: str, *, n_attempts: int, last_raw: str | None, usage: Any,
+                 last_error: str | None = None) -> None:
+        self.n_attempts = n_attempts
+        self.last_raw = last_raw
+        self.usage = usage
+        self.last_error = last_error
+        super().__init__(f"{message} after {n_attempts} attempt(s)"
+                         + (f": {last_error}" if last_error else ""))
+
+
+class GuardViolationError(PmcommError):
+    """Raised only when a caller asks for strict mode; by default a violating draft is returned flagged."""
+
+    def __init__(self, message: str, *, draft: Any) -> None:
+        self.draft = draft
+        super().__init__(message)

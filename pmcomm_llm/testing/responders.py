@@ -1,0 +1,36 @@
+"""Responders for the fake server: stand-in "models" that answer drafting requests sensibly.
+
+``offline_responder`` reads the public scenario out of our drafting prompt and answers with what the offline
+drafter would write, so a local server speaks our schema with realistic, grounded content. It powers the
+contract tests, the cassette recordings and ``OPENAI_BASE_URL`` demos without a real provider.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+__all__ = ["offline_responder", "scenario_from_request"]
+
+_START = "SCENARIO (JSON):\n"
+_END = "\n\nINTERNAL NOTES"
+
+
+def scenario_from_request(request: dict[str, Any]) -> dict[str, Any]:
+    """The public scenario our user prompt embeds as JSON (internal notes are never in it)."""
+    for message in request.get("messages", []):
+        content = message.get("content")
+        if isinstance(content, str) and _START in content:
+            start = content.index(_START) + len(_START)
+            end = content.index(_END, start)
+            return json.loads(content[start:end])
+    raise ValueError("no SCENARIO block in the request")
+
+
+def offline_responder(request: dict[str, Any]) -> dict[str, Any]:
+    from pmcomm_llm.offline import offline_content
+    from pmcomm_llm.prompts import load_prompts
+    from pmcomm_llm.scenario import parse_scenario
+
+    scenario = parse_scenario(scenario_from_request(request))
+    return offline_content(scenario, load_prompts()).model_dump(mode="json")
