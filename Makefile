@@ -5,7 +5,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test install bench lock clean
+.PHONY: demo test install bench lock clean cassettes
 
 $(STAMP): pyproject.toml constraints.txt
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "pmcomm-llm needs Python >= 3.11 (set PYTHON=python3.11 or newer)")'
@@ -39,3 +39,9 @@ lock:
 
 clean:
 	rm -rf $(VENV) out build dist
+
+## Re-record the OpenAI-path cassettes. Against the bundled local server by default; against a real provider with
+## RECORD_OPENAI_BASE_URL=https://api.openai.com/v1 RECORD_OPENAI_API_KEY=sk-... [RECORD_MODEL=gpt-4.1-mini].
+cassettes: $(STAMP)
+	rm -f tests/cassettes/*.yaml
+	$(BIN)/python -m pytest tests/test_openai_cassettes.py --record-mode=rewrite -q

@@ -49,9 +49,12 @@ def _sections(s: Scenario, t: OfflineTemplates, *, brief: bool) -> tuple[list[tu
     out: list[tuple[str, str, bool]] = []
     principles: dict[str, str] = {}
 
-    out.append(("greeting", render_strict(t.greeting[s.tone], **v), False))
+    im = t.im if s.channel == "im" else None
+    out.append(("greeting", render_strict(im.greeting if im else t.greeting[s.tone], **v), False))
     original = f.dates.get("original_deadline")
-    if original and kind in t.opening_with_original:
+    if im:
+        opening = render_strict(im.opening[kind], **v)
+    elif original and kind in t.opening_with_original:
         opening = render_strict(t.opening_with_original[kind], original_deadline=_date(t, original), **v)
     else:
         opening = render_strict(t.opening[kind], **v)
@@ -85,19 +88,19 @@ def _sections(s: Scenario, t: OfflineTemplates, *, brief: bool) -> tuple[list[tu
     if options:
         intro = t.options_intro_one if len(options) == 1 else t.options_intro_many
         lines = [intro] + [render_strict(t.option, n=i + 1, text=_strip_end(o.text)) for i, o in enumerate(options)]
-        lines.append(t.options_close)
+        lines.append(im.options_close if im else t.options_close)
         out.append(("options", "\n".join(lines), False))
         principles["alternatives"] = lines[1]
     if remedies:
         out.append(("remedies", "\n".join([t.remedies_intro] + [render_strict(t.item, text=_strip_end(o.text))
-                                                               for o in remedies]), False))
+                                                               for o in remedies]), brief))
     if s.boundaries:
         items = s.boundaries[:1] if brief else s.boundaries
         text = "\n".join([t.boundaries_intro] + [render_strict(t.item, text=b) for b in items])
         out.append(("boundaries", text, True))
         principles["boundaries"] = render_strict(t.item, text=items[0])
 
-    acknowledge = t.acknowledge[kind]
+    acknowledge = im.acknowledge[kind] if im else t.acknowledge[kind]
     out.append(("acknowledge", acknowledge, False))
     principles["win_win"] = acknowledge
     next_step = (render_strict(t.next_step, next_step=_strip_end(f.next_step)) if f.next_step
@@ -131,7 +134,9 @@ def offline_content(scenario: Scenario, prompts: PromptSet) -> DraftContent:
         principles.pop("boundaries", None)
 
     options = [o for o in scenario.offers if o.type == "alternative"] or list(scenario.offers)
-    commitments = [o.text for o in scenario.offers if o.type != "alternative"]
+    kept = {name for name, _, _ in sections}
+    commitments = [o.text for o in scenario.offers if o.type != "alternative"
+                   and ("remedies" in kept or o in options)]
     f = scenario.facts
     next_step = f.next_step or t.next_step_default[scenario.channel]
     subject = None if scenario.channel == "im" else render_strict(t.subject[scenario.kind], project=scenario.project)

@@ -78,6 +78,16 @@ class ReaskTemplates(BaseModel):
     guard_violation: str
 
 
+class ImOverrides(BaseModel):
+    """Shorter wording the offline drafter uses for instant messages."""
+
+    model_config = _STRICT
+    greeting: str
+    opening: dict[Kind, str]
+    acknowledge: dict[Kind, str]
+    options_close: str
+
+
 class OfflineTemplates(BaseModel):
     """Every sentence the offline drafter may write, for one language."""
 
@@ -109,6 +119,7 @@ class OfflineTemplates(BaseModel):
     close: dict[str, Any]
     signature: str
     role_company_sep: str
+    im: ImOverrides
 
 
 _SYSTEM_VARS = {"kind_goal", "language_name", "language_style", "channel_rules", "max_chars", "tone_rules",

@@ -48,8 +48,9 @@ def vcr_cassette_dir() -> str:
     return str(Path(__file__).parent / "cassettes")
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture()
 def examples() -> list[dict[str, Any]]:
+    """A fresh copy per test: tests may edit scenarios without leaking into other tests."""
     return json.loads(EXAMPLES.read_text(encoding="utf-8"))
 
 
