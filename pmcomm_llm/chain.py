@@ -92,8 +92,51 @@ class Drafter:
         # one structured model per event loop: an async HTTP client must not outlive its loop
         self._models: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Runnable] = weakref.WeakKeyDictionary()
         self._clients: list[Any] = []
+        self._template_binding: Any = None
 
     # -- model construction ------------------------------------------------------------------------------
+
+    def request_body(self, scenario: Scenario) -> dict[str, Any]:
+        """The exact chat-completions request body the chain sends for ``scenario`` (first attempt).
+
+        Built by the same LangChain model binding, so the Batch API path sends what the online path sends.
+        """
+        binding = self._binding()
+        payload = binding.bound._get_request_payload(self._messages(scenario), **binding.kwargs)
+        payload.pop("ls_structured_output_format", None)
+        payload.pop("stream", None)
+        return payload
+
+    def _binding(self) -> Any:
+        if self._template_binding is None:
+            model = self._build_structured_model(offline_ok=True)
+            self._template_binding = model.first.steps__["raw"]  # RunnableMap(raw=llm.bind(...)) | parser
+        return self._template_binding
+
+    def _messages(self, scenario: Scenario) -> list[BaseMessage]:
+        messages: list[BaseMessage] = list(self.prompts.messages(scenario))
+        if self.settings.method == "json_mode":
+            addendum = render_strict(self.prompts.draft.json_mode_addendum,
+                                     schema=json.dumps(_SCHEMA, ensure_ascii=False))
+            messages.insert(1, SystemMessage(addendum))
+        return messages
+
+    def finish(self, scenario: Scenario, raw_text: str, *, usage: dict[str, Any] | None = None,
+               latency_ms: float = 0.0) -> Draft:
+        """Validate and guard a raw model answer produced elsewhere (e.g. the Batch API), without re-asking.
+
+        Raises :class:`DraftRetryError` (one attempt) when the answer does not fit the schema; a guard
+        violation is returned flagged, as on the online path when re-asks run out.
+        """
+        try:
+            content = DraftContent.model_validate_json(raw_text)
+        except ValidationError as exc:
+            raise DraftRetryError("the model did not return a valid draft", n_attempts=1, last_raw=raw_text,
+                                  usage=Usage().add(usage), last_error="; ".join(_validation_errors(exc))) from None
+        report = check_draft(content, scenario)
+        guard = GuardOutcome(passed=report.passed, violations=[v.as_dict() for v in report.violations])
+        meta = self._meta(scenario, usage=Usage().add(usage), attempts=1, guard=guard, latency_ms=latency_ms)
+        return Draft.from_content(content, meta)
 
     def _structured_model(self) -> Runnable:
         loop = asyncio.get_running_loop()
@@ -103,13 +146,13 @@ class Drafter:
             self._models[loop] = model
         return model
 
-    def _build_structured_model(self) -> Runnable:
+    def _build_structured_model(self, offline_ok: bool = False) -> Runnable:
         from langchain_openai import ChatOpenAI
 
         s = self.settings
         api_key = s.api_key.get_secret_value() if s.api_key else None
         if api_key is None:
-            if not s.base_url:
+            if not s.base_url and not offline_ok:
                 raise ConfigError("no API key: set OPENAI_API_KEY (or PMCOMM_API_KEY), or set OPENAI_BASE_URL for "
                                   "a local OpenAI-compatible server, or use --backend offline")
             api_key = "not-needed"  # local servers (Ollama, vLLM) accept any key
@@ -192,11 +235,7 @@ class Drafter:
             announce_offline()
             return self.draft_offline(scenario)
         start = time.perf_counter()
-        messages: list[BaseMessage] = list(self.prompts.messages(scenario))
-        if self.settings.method == "json_mode":
-            addendum = render_strict(self.prompts.draft.json_mode_addendum,
-                                     schema=json.dumps(_SCHEMA, ensure_ascii=False))
-            messages.insert(1, SystemMessage(addendum))
+        messages = self._messages(scenario)
         usage = Usage()
         attempts = invalid = guard_reasks = 0
         budget = self.settings.max_reasks

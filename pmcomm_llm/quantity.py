@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 from itertools import combinations
 from typing import Iterable, Literal
 
@@ -70,21 +71,51 @@ _NUM = r"\d{1,3}(?:,\d{3})+(?:\.\d+)?|\d+(?:\.\d+)?"
 
 # Order matters: earlier patterns claim their span first, so "2027年1月20日" is one date, not a year
 # and a stray number.
-_DATE_PATTERNS: list[tuple[re.Pattern[str], str]] = [
-    (re.compile(r"(?P<y>\d{4})\s*[-/.]\s*(?P<m>\d{1,2})\s*[-/.]\s*(?P<d>\d{1,2})(?!\d)"), "ymd"),
+_DATE_PATTERNS: list[tuple[re.Pattern[str], str, str]] = [
+    (re.compile(r"(?P<y>\d{4})\s*[-/.]\s*(?P<m>\d{1,2})\s*[-/.]\s*(?P<d>\d{1,2})(?!\d)"), "ymd", "ymd_num"),
     (re.compile(rf"(?P<y>\d{{4}})\s*年\s*(?P<m>\d{{1,2}}|[{_CN_NUM}]{{1,3}})\s*月\s*"
-                rf"(?P<d>\d{{1,2}}|[{_CN_NUM}]{{1,3}})\s*[日号號]"), "ymd"),
+                rf"(?P<d>\d{{1,2}}|[{_CN_NUM}]{{1,3}})\s*[日号號]"), "ymd", "nian"),
     (re.compile(rf"(?<!\d)(?P<m>\d{{1,2}}|[{_CN_NUM}]{{1,3}})\s*月\s*(?P<d>\d{{1,2}}|[{_CN_NUM}]{{1,3}})\s*[日号號]"),
-     "md"),
-    (re.compile(rf"(?P<y>\d{{4}})\s*年\s*(?P<m>\d{{1,2}})\s*月(?!\s*\d)"), "ym"),
-    (re.compile(rf"(?<![\w])(?P<d>\d{{1,2}})(?:st|nd|rd|th)?\s+(?:of\s+)?{_MONTH_RE}(?:,?\s+(?P<y>\d{{4}}))?\b",
-                re.I), "dmy_en"),
-    (re.compile(rf"\b{_MONTH_RE}\s+(?P<d>\d{{1,2}})(?:st|nd|rd|th)?\b(?:,?\s+(?P<y>\d{{4}}))?", re.I), "mdy_en"),
-    (re.compile(rf"\b{_MONTH_RE}\s+(?P<y>\d{{4}})\b", re.I), "my_en"),
-    (re.compile(rf"\b(?:end|beginning|start|middle|mid|early|late)[- ](?:of\s+)?{_MONTH_RE}\b", re.I), "my_en"),
-    (re.compile(r"(?<![\d/])(?P<a>\d{1,2})/(?P<b>\d{1,2})/(?P<y>\d{4})(?!\d)"), "slash"),
-    (re.compile(rf"(?<![\d年])(?P<m>\d{{1,2}}|[{_CN_NUM}]{{1,3}})\s*月\s*(?:份)?\s*(?:底|初|中旬|上旬|下旬|中|末)"), "m"),
+     "md", "yue"),
+    (re.compile(rf"(?P<y>\d{{4}})\s*年\s*(?P<m>\d{{1,2}})\s*月(?!\s*\d)"), "ym", "nian"),
+    (re.compile(rf"(?<![\w])(?P<d>\d{{1,2}})(?:st|nd|rd|th)?\s+(?:of\s+)?{_MONTH_RE}(?:,?\s+(?P<y>\d{{4}}))?\b"),
+     "dmy_en", "month"),
+    (re.compile(rf"\b{_MONTH_RE}\s+(?P<d>\d{{1,2}})(?:st|nd|rd|th)?\b(?:,?\s+(?P<y>\d{{4}}))?"), "mdy_en", "month"),
+    (re.compile(rf"\b{_MONTH_RE}\s+(?P<y>\d{{4}})\b"), "my_en", "month"),
+    (re.compile(rf"\b(?:end|beginning|start|middle|mid|early|late)[- ](?:of\s+)?{_MONTH_RE}\b"), "my_en", "month_phrase"),
+    (re.compile(r"(?<![\d/])(?P<a>\d{1,2})/(?P<b>\d{1,2})/(?P<y>\d{4})(?!\d)"), "slash", "slash"),
+    (re.compile(rf"(?<![\d年])(?P<m>\d{{1,2}}|[{_CN_NUM}]{{1,3}})\s*月\s*(?:份)?\s*(?:底|初|中旬|上旬|下旬|中|末)"), "m", "yue"),
 ]
+
+# Cheap tests that decide whether a pattern can match at all: most texts skip most patterns.
+_MON = r"(?:jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)"
+_HAS_MONTH_NAME = re.compile(rf"\b{_MON}[a-z]*\.?,?\s+\d|\d(?:st|nd|rd|th)?\s+(?:of\s+)?{_MON}")
+_HAS_MONTH_PHRASE = re.compile(rf"\b(?:end|beginning|start|middle|mid|early|late)[- ](?:of\s+)?{_MON}")
+_HAS_YMD = re.compile(r"\d{4}\s*[-/.]")
+_MONTH_STEMS = ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec")
+_EN_UNITS = ("day", "week", "month", "year", "hour")
+
+
+def _has_month(low: str) -> bool:
+    return any(m in low for m in _MONTH_STEMS) and _HAS_MONTH_NAME.search(low) is not None
+
+
+# Each takes the lower-cased text. Substring tests first: they cost far less than a regex scan.
+_TRIGGERS = {
+    "ymd_num": lambda t: ("-" in t or "/" in t or "." in t) and _HAS_YMD.search(t) is not None,
+    "nian": lambda t: "年" in t,
+    "yue": lambda t: "月" in t,
+    "month": _has_month,
+    "month_phrase": lambda t: _has_month_phrase(t),
+    "slash": lambda t: "/" in t,
+    "percent": lambda t: "%" in t or "％" in t or "百分" in t or "percent" in t or "per cent" in t,
+    "zh_unit": lambda t: any(c in t for c in "天周週月年时時星日"),
+    "en_unit": lambda t: any(u in t for u in _EN_UNITS),
+}
+
+
+def _has_month_phrase(low: str) -> bool:
+    return any(m in low for m in _MONTH_STEMS) and _HAS_MONTH_PHRASE.search(low) is not None
 
 _PERCENT_PATTERNS = [
     re.compile(rf"(?P<n>{_NUM})\s*(?:%|％|percent\b|per cent\b|个百分点|個百分點)", re.I),
@@ -104,9 +135,9 @@ _DURATION_PATTERNS = [
     re.compile(rf"(?P<n>\d+(?:\.\d+)?|[{_CN_NUM}]{{1,4}})\s*(?:多)?\s*(?P<u>个工作日|個工作日|工作日|日历天|自然日|"
                rf"个星期|個星期|星期|个小时|個小時|小时|小時|天|周(?![一二三四五六日末])|週(?![一二三四五六日末])|个月|個月|"
                rf"年(?!\s*\d|\s*[{_CN_NUM}]+\s*月))"),
-    re.compile(r"(?P<n>\d+(?:\.\d+)?|one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|fifteen|"
+    re.compile(r"(?<![\w.])(?=[\daotfesnh])(?P<n>\d+(?:\.\d+)?|one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|fifteen|"
                r"twenty|thirty|half a|a couple of|a few)[\s-]+(?:more\s+|additional\s+|extra\s+)?"
-               r"(?P<u>business days?|working days?|days?|weeks?|months?|years?|hours?)\b", re.I),
+               r"(?P<u>business days?|working days?|days?|weeks?|months?|years?|hours?)\b"),
 ]
 
 _CURRENCY_PREFIX = r"(?:US\$|NT\$|HK\$|S\$|A\$|RMB|CNY|USD|EUR|TWD|NTD|HKD|¥|￥|\$|€|£)"
@@ -114,18 +145,16 @@ _SCALE = {"万": 1e4, "萬": 1e4, "亿": 1e8, "億": 1e8, "千": 1e3, "百万": 
           "千萬": 1e7, "k": 1e3, "thousand": 1e3, "m": 1e6, "mn": 1e6, "million": 1e6, "b": 1e9, "bn": 1e9,
           "billion": 1e9}
 _AMOUNT_RE = re.compile(
-    rf"(?P<cur>{_CURRENCY_PREFIX})?\s*(?P<n>{_NUM})\s*"
-    rf"(?P<scale>百万|百萬|千万|千萬|万|萬|亿|億|thousand\b|million\b|billion\b|mn\b|bn\b|[kKmMbB]\b)?"
+    rf"(?=[\dUNHSARCET¥￥$€£])(?P<cur>{_CURRENCY_PREFIX})?\s*(?P<n>{_NUM})\s*"
+    rf"(?P<scale>百万|百萬|千万|千萬|万|萬|亿|億|(?i:thousand|million|billion|mn|bn|[kmb])\b)?"
     rf"\s*(?P<suf>元|块|美元|美金|人民币|人民幣|台币|台幣|新台币|新台幣|港币|港幣|欧元|歐元|"
-    rf"dollars?\b|yuan\b|RMB\b|CNY\b|USD\b|EUR\b|TWD\b|NTD\b)?",
-    re.I,
+    rf"(?i:dollars?|yuan)\b|(?:RMB|CNY|USD|EUR|TWD|NTD)\b)?"
 )
 # Numbers that are not facts: times of day, ordinals, version numbers and list markers.
 _NOT_A_FIGURE = re.compile(
-    r"\d{1,2}[:：]\d{2}|第\s*\d+|\b[vV]\d+(?:\.\d+)*|(?:^|\n)\s*\d+[.、)）]\s|"
-    r"\d+\s*(?:点|點|am\b|pm\b|a\.m\.|p\.m\.)|(?:周|週|星期)[一二三四五六日天]|\b\d+(?:st|nd|rd|th)\b|"
-    r"[A-Za-z]+\d+[A-Za-z\d]*|\d+[A-Za-z]{2,}\d*",
-    re.I,
+    r"(?=[\d第vV周週星\n])(?:\d{1,2}[:：]\d{2}|第\s*\d+|\b[vV]\d+(?:\.\d+)*|(?:^|\n)\s*\d+[.、)）]\s|"
+    r"\d+\s*(?:点|點|(?i:am|pm|a\.m\.|p\.m\.)\b)|(?:周|週|星期)[一二三四五六日天]|\b\d+(?i:st|nd|rd|th)\b|"
+    r"(?<=[A-Za-z])\d[A-Za-z\d]*|(?<![\d.])\d+[A-Za-z]{2,}\d*)"
 )
 
 
@@ -148,9 +177,12 @@ def _free(taken: list[tuple[int, int]], start: int, end: int) -> bool:
     return all(end <= a or start >= b for a, b in taken)
 
 
-def _dates(text: str, taken: list[tuple[int, int]]) -> Iterable[Mention]:
-    for pattern, form in _DATE_PATTERNS:
-        for m in pattern.finditer(text):
+def _dates(text: str, low: str, taken: list[tuple[int, int]]) -> Iterable[Mention]:
+    for pattern, form, trigger in _DATE_PATTERNS:
+        if not _TRIGGERS[trigger](low):
+            continue
+        # English month patterns are written in lower case and run on the lower-cased text
+        for m in pattern.finditer(low if form.endswith("_en") else text):
             if not _free(taken, m.start(), m.end()):
                 continue
             g = m.groupdict()
@@ -170,22 +202,39 @@ def _dates(text: str, taken: list[tuple[int, int]]) -> Iterable[Mention]:
             if not 1 <= month <= 12 or (day is not None and not 1 <= day <= 31):
                 continue
             taken.append((m.start(), m.end()))
-            yield Mention("date", (year, month, day), m.start(), m.end(), m.group(0))
+            yield Mention("date", (year, month, day), m.start(), m.end(), text[m.start():m.end()])
+
+
+@lru_cache(maxsize=4096)
+def _extract(text: str) -> tuple[Mention, ...]:
+    return tuple(_scan(text))
 
 
 def extract(text: str) -> list[Mention]:
-    """Every date, percentage, duration and figure in ``text``, in order of appearance."""
+    """Every date, percentage, duration and figure in ``text``, in order of appearance.
+
+    Memoised: the guard and the evaluation checks look at the same draft text several times.
+    """
+    return list(_extract(text))
+
+
+def _scan(text: str) -> list[Mention]:
     taken: list[tuple[int, int]] = []
-    found: list[Mention] = list(_dates(text, taken))
-    for pattern in _PERCENT_PATTERNS:
+    low = text.lower()
+    if len(low) != len(text):  # a few non-ASCII capitals lower-case to two characters; keep offsets true
+        low = "".join(ch.lower() if len(ch.lower()) == 1 else ch for ch in text)
+    found: list[Mention] = list(_dates(text, low, taken))
+    for pattern in _PERCENT_PATTERNS if _TRIGGERS["percent"](low) else ():
         for m in pattern.finditer(text):
             if _free(taken, m.start(), m.end()):
                 n = _number(m.group("n") if m.groupdict().get("n") else m.group("cn"))
                 if n is not None:
                     taken.append((m.start(), m.end()))
                     found.append(Mention("percent", n, m.start(), m.end(), m.group(0)))
-    for pattern in _DURATION_PATTERNS:
-        for m in pattern.finditer(text):
+    for pattern, trigger in zip(_DURATION_PATTERNS, ("zh_unit", "en_unit")):
+        if not _TRIGGERS[trigger](low):
+            continue
+        for m in pattern.finditer(text if trigger == "zh_unit" else low):
             if not _free(taken, m.start(), m.end()):
                 continue
             n = _number(m.group("n"))
@@ -197,7 +246,7 @@ def extract(text: str) -> list[Mention]:
                 continue
             unit, days = _DURATION_UNITS[unit_key]
             taken.append((m.start(), m.end()))
-            found.append(Mention("duration", (n * days, n, unit), m.start(), m.end(), m.group(0)))
+            found.append(Mention("duration", (n * days, n, unit), m.start(), m.end(), text[m.start():m.end()]))
     for m in _NOT_A_FIGURE.finditer(text):
         taken.append((m.start(), m.end()))
     for m in _AMOUNT_RE.finditer(text):
