@@ -19,7 +19,7 @@ from typing import Any, Coroutine, TypeVar
 import openai
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage
 from langchain_core.runnables import Runnable, RunnableLambda
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from pmcomm_llm.draft import Draft, DraftContent, DraftMeta, GuardOutcome, Usage
 from pmcomm_llm.errors import ConfigError, DraftRetryError, OutputTruncatedError
@@ -30,7 +30,7 @@ from pmcomm_llm.retry import call_with_retries, provider_error
 from pmcomm_llm.scenario import Scenario, parse_scenario
 from pmcomm_llm.settings import Settings
 
-__all__ = ["Drafter", "draft_schema", "run_sync"]
+__all__ = ["Attempt", "Drafter", "StructuredModel", "draft_schema", "run_sync"]
 
 T = TypeVar("T")
 OFFLINE_MODEL = "offline-templates"
@@ -38,13 +38,9 @@ OFFLINE_MODEL = "offline-templates"
 
 def draft_schema() -> dict[str, Any]:
     """The JSON schema the model must fill (strict-mode compatible: every field required, no extras)."""
-    schema = DraftContent.model_json_schema()
-    schema["title"] = "DraftContent"
-    schema.setdefault("description", "A client message drafted from the scenario.")
-    return schema
+    return StructuredModel(Settings(), DraftContent, "DraftContent").schema
 
 
-_SCHEMA = draft_schema()
 
 
 def run_sync(coro: Coroutine[Any, Any, T]) -> T:
@@ -57,12 +53,12 @@ def run_sync(coro: Coroutine[Any, Any, T]) -> T:
         return pool.submit(asyncio.run, coro).result()
 
 
-class _Attempt:
-    """What one model call produced, in the shape the re-ask logic needs."""
+class Attempt:
+    """What one model call produced: the validated object, or the error to re-ask with; always the raw text."""
 
     __slots__ = ("content", "raw_text", "error", "usage")
 
-    def __init__(self, content: DraftContent | None, raw_text: str, error: str | None, usage: dict | None):
+    def __init__(self, content: Any, raw_text: str, error: str | None, usage: dict | None):
         self.content = content
         self.raw_text = raw_text
         self.error = error
@@ -81,6 +77,117 @@ def _validation_errors(exc: ValidationError) -> list[str]:
     return [f"{'.'.join(str(p) for p in e['loc']) or '(root)'}: {e['msg']}" for e in exc.errors()]
 
 
+class StructuredModel:
+    """``ChatOpenAI.with_structured_output`` for one pydantic model, with our retry layer and our validation.
+
+    One instance per settings; it keeps one LangChain model and HTTP client per event loop (an async client
+    must not outlive its loop), so two ``asyncio.run`` calls in one process both work. The drafter and the
+    judge each hold one.
+    """
+
+    def __init__(self, settings: Settings, output: type[BaseModel], name: str) -> None:
+        self.settings = settings
+        self.output = output
+        self.schema = output.model_json_schema()
+        self.schema["title"] = name
+        self.schema.setdefault("description", output.__doc__ or name)
+        self._models: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, tuple[Runnable, Any]] = (
+            weakref.WeakKeyDictionary())
+        self._template: Any = None
+
+    def build(self, *, placeholder_key: bool = False) -> tuple[Runnable, Any]:
+        from langchain_openai import ChatOpenAI
+
+        s = self.settings
+        api_key = s.api_key.get_secret_value() if s.api_key else None
+        if api_key is None:
+            if not s.base_url and not placeholder_key:
+                raise ConfigError("no API key: set OPENAI_API_KEY (or PMCOMM_API_KEY), or set OPENAI_BASE_URL for "
+                                  "a local OpenAI-compatible server, or use --backend offline")
+            api_key = "not-needed"  # local servers (Ollama, vLLM) accept any key
+        http_client = openai.DefaultAsyncHttpxClient(timeout=s.timeout)
+        llm = ChatOpenAI(
+            model=s.model,
+            temperature=s.temperature,
+            api_key=api_key,
+            base_url=s.base_url,
+            timeout=s.timeout,
+            max_retries=0,  # our retry layer is the only one
+            http_async_client=http_client,
+        )
+        strict = True if s.method == "json_schema" else None
+        return llm.with_structured_output(self.schema, method=s.method, include_raw=True, strict=strict), http_client
+
+    def model(self) -> Runnable:
+        loop = asyncio.get_running_loop()
+        entry = self._models.get(loop)
+        if entry is None:
+            entry = self.build()
+            self._models[loop] = entry
+        return entry[0]
+
+    def json_mode_messages(self, messages: list[BaseMessage], addendum_template: str) -> list[BaseMessage]:
+        """json_mode only promises JSON: the model must see the schema in the prompt."""
+        if self.settings.method != "json_mode":
+            return messages
+        addendum = render_strict(addendum_template, schema=json.dumps(self.schema, ensure_ascii=False))
+        return [messages[0], SystemMessage(addendum), *messages[1:]]
+
+    def request_body(self, messages: list[BaseMessage]) -> dict[str, Any]:
+        """The chat-completions body this model sends for ``messages`` (built by the LangChain binding)."""
+        if self._template is None:
+            structured, _ = self.build(placeholder_key=True)
+            self._template = structured.first.steps__["raw"]  # RunnableMap(raw=llm.bind(...)) | parser
+        binding = self._template
+        payload = binding.bound._get_request_payload(messages, **binding.kwargs)
+        payload.pop("ls_structured_output_format", None)
+        payload.pop("stream", None)
+        return payload
+
+    def parse(self, raw_text: str) -> Any:
+        return self.output.model_validate_json(raw_text)
+
+    async def call(self, messages: list[BaseMessage]) -> Attempt:
+        """One model call (with transient retries). Invalid output is returned as an error, not raised."""
+        s = self.settings
+        model = self.model()
+
+        async def once() -> dict[str, Any]:
+            return await model.ainvoke(messages)
+
+        try:
+            out = await call_with_retries(once, max_retries=s.max_retries, backoff_max=s.backoff_max)
+        except openai.LengthFinishReasonError as exc:
+            completion = getattr(exc, "completion", None)
+            raw = completion.choices[0].message.content if completion and completion.choices else None
+            usage = completion.usage.model_dump() if completion and completion.usage else None
+            raise OutputTruncatedError("the model hit its output token limit before finishing "
+                                       "(finish_reason=length); shorten the input or raise the model's max tokens",
+                                       last_raw=raw, usage=usage) from None
+        except openai.OpenAIError as exc:
+            raise provider_error(exc, model=s.model, base_url=s.base_url) from None
+        raw: AIMessage = out["raw"]
+        usage = dict(raw.usage_metadata) if raw.usage_metadata else None
+        raw_text = _raw_text(raw)
+        if raw.response_metadata.get("finish_reason") == "length":
+            raise OutputTruncatedError("the model hit its output token limit before finishing "
+                                       "(finish_reason=length)", last_raw=raw_text, usage=usage)
+        parsed = out.get("parsed")
+        if parsed is None:
+            why = out.get("parsing_error")
+            return Attempt(None, raw_text, f"the answer was not valid JSON for the schema ({why})" if why
+                           else "no structured answer was returned (missing or malformed tool arguments)", usage)
+        try:
+            return Attempt(self.output.model_validate(parsed), raw_text, None, usage)
+        except ValidationError as exc:
+            return Attempt(None, raw_text, "; ".join(_validation_errors(exc)), usage)
+
+    async def aclose(self) -> None:
+        for _, client in list(self._models.values()):
+            await client.aclose()
+        self._models = weakref.WeakKeyDictionary()
+
+
 class Drafter:
     """Drafts scenarios with one backend. Build once; reuse for many scenarios (it caches clients)."""
 
@@ -89,10 +196,7 @@ class Drafter:
             **({**(settings.model_dump() if settings else {}), **overrides}))
         self.prompts = prompts or load_prompts()
         self.backend = self.settings.effective_backend
-        # one structured model per event loop: an async HTTP client must not outlive its loop
-        self._models: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Runnable] = weakref.WeakKeyDictionary()
-        self._clients: list[Any] = []
-        self._template_binding: Any = None
+        self.structured = StructuredModel(self.settings, DraftContent, "DraftContent")
 
     # -- model construction ------------------------------------------------------------------------------
 
@@ -101,25 +205,11 @@ class Drafter:
 
         Built by the same LangChain model binding, so the Batch API path sends what the online path sends.
         """
-        binding = self._binding()
-        payload = binding.bound._get_request_payload(self._messages(scenario), **binding.kwargs)
-        payload.pop("ls_structured_output_format", None)
-        payload.pop("stream", None)
-        return payload
-
-    def _binding(self) -> Any:
-        if self._template_binding is None:
-            model = self._build_structured_model(offline_ok=True)
-            self._template_binding = model.first.steps__["raw"]  # RunnableMap(raw=llm.bind(...)) | parser
-        return self._template_binding
+        return self.structured.request_body(self._messages(scenario))
 
     def _messages(self, scenario: Scenario) -> list[BaseMessage]:
-        messages: list[BaseMessage] = list(self.prompts.messages(scenario))
-        if self.settings.method == "json_mode":
-            addendum = render_strict(self.prompts.draft.json_mode_addendum,
-                                     schema=json.dumps(_SCHEMA, ensure_ascii=False))
-            messages.insert(1, SystemMessage(addendum))
-        return messages
+        return self.structured.json_mode_messages(list(self.prompts.messages(scenario)),
+                                                  self.prompts.draft.json_mode_addendum)
 
     def finish(self, scenario: Scenario, raw_text: str, *, usage: dict[str, Any] | None = None,
                latency_ms: float = 0.0) -> Draft:
@@ -137,38 +227,6 @@ class Drafter:
         guard = GuardOutcome(passed=report.passed, violations=[v.as_dict() for v in report.violations])
         meta = self._meta(scenario, usage=Usage().add(usage), attempts=1, guard=guard, latency_ms=latency_ms)
         return Draft.from_content(content, meta)
-
-    def _structured_model(self) -> Runnable:
-        loop = asyncio.get_running_loop()
-        model = self._models.get(loop)
-        if model is None:
-            model = self._build_structured_model()
-            self._models[loop] = model
-        return model
-
-    def _build_structured_model(self, offline_ok: bool = False) -> Runnable:
-        from langchain_openai import ChatOpenAI
-
-        s = self.settings
-        api_key = s.api_key.get_secret_value() if s.api_key else None
-        if api_key is None:
-            if not s.base_url and not offline_ok:
-                raise ConfigError("no API key: set OPENAI_API_KEY (or PMCOMM_API_KEY), or set OPENAI_BASE_URL for "
-                                  "a local OpenAI-compatible server, or use --backend offline")
-            api_key = "not-needed"  # local servers (Ollama, vLLM) accept any key
-        http_client = openai.DefaultAsyncHttpxClient(timeout=s.timeout)
-        self._clients.append(http_client)
-        llm = ChatOpenAI(
-            model=s.model,
-            temperature=s.temperature,
-            api_key=api_key,
-            base_url=s.base_url,
-            timeout=s.timeout,
-            max_retries=0,  # our retry layer is the only one
-            http_async_client=http_client,
-        )
-        strict = True if s.method == "json_schema" else None
-        return llm.with_structured_output(_SCHEMA, method=s.method, include_raw=True, strict=strict)
 
     # -- drafting ----------------------------------------------------------------------------------------
 
@@ -193,40 +251,6 @@ class Drafter:
         meta = self._meta(scenario, latency_ms=(time.perf_counter() - start) * 1000, attempts=1, guard=guard)
         return Draft.from_content(content, meta)
 
-    async def _call(self, messages: list[BaseMessage]) -> _Attempt:
-        s = self.settings
-        model = self._structured_model()
-
-        async def once() -> dict[str, Any]:
-            return await model.ainvoke(messages)
-
-        try:
-            out = await call_with_retries(once, max_retries=s.max_retries, backoff_max=s.backoff_max)
-        except openai.LengthFinishReasonError as exc:
-            completion = getattr(exc, "completion", None)
-            raw = completion.choices[0].message.content if completion and completion.choices else None
-            usage = completion.usage.model_dump() if completion and completion.usage else None
-            raise OutputTruncatedError("the model hit its output token limit before finishing the draft "
-                                       "(finish_reason=length); shorten the scenario or raise the model's "
-                                       "max tokens", last_raw=raw, usage=usage) from None
-        except openai.OpenAIError as exc:
-            raise provider_error(exc, model=s.model, base_url=s.base_url) from None
-        raw: AIMessage = out["raw"]
-        usage = dict(raw.usage_metadata) if raw.usage_metadata else None
-        raw_text = _raw_text(raw)
-        if raw.response_metadata.get("finish_reason") == "length":
-            raise OutputTruncatedError("the model hit its output token limit before finishing the draft "
-                                       "(finish_reason=length)", last_raw=raw_text, usage=usage)
-        parsed = out.get("parsed")
-        if parsed is None:
-            why = out.get("parsing_error")
-            return _Attempt(None, raw_text, f"the answer was not valid JSON for the schema ({why})" if why
-                            else "no structured answer was returned (missing or malformed tool arguments)", usage)
-        try:
-            return _Attempt(DraftContent.model_validate(parsed), raw_text, None, usage)
-        except ValidationError as exc:
-            return _Attempt(None, raw_text, "; ".join(_validation_errors(exc)), usage)
-
     async def adraft(self, scenario: Scenario | dict[str, Any]) -> Draft:
         """Draft one scenario. Raises :class:`DraftRetryError` when the model never returns valid output."""
         if not isinstance(scenario, Scenario):
@@ -243,7 +267,7 @@ class Drafter:
         last_raw = ""
         while True:
             attempts += 1
-            attempt = await self._call(messages)
+            attempt = await self.structured.call(messages)
             usage = usage.add(attempt.usage)
             last_raw = attempt.raw_text
             if attempt.content is None:
@@ -280,7 +304,4 @@ class Drafter:
         return RunnableLambda(self.draft, afunc=self.adraft, name="pmcomm_draft")
 
     async def aclose(self) -> None:
-        for client in self._clients:
-            await client.aclose()
-        self._clients.clear()
-        self._models = weakref.WeakKeyDictionary()
+        await self.structured.aclose()

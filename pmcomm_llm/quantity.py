@@ -84,6 +84,7 @@ _DATE_PATTERNS: list[tuple[re.Pattern[str], str, str]] = [
     (re.compile(rf"\b{_MONTH_RE}\s+(?P<y>\d{{4}})\b"), "my_en", "month"),
     (re.compile(rf"\b(?:end|beginning|start|middle|mid|early|late)[- ](?:of\s+)?{_MONTH_RE}\b"), "my_en", "month_phrase"),
     (re.compile(r"(?<![\d/])(?P<a>\d{1,2})/(?P<b>\d{1,2})/(?P<y>\d{4})(?!\d)"), "slash", "slash"),
+    (re.compile(r"(?<![\d/.])(?P<a>\d{1,2})/(?P<b>\d{1,2})(?![\d/])"), "slash", "slash"),
     (re.compile(rf"(?<![\d年])(?P<m>\d{{1,2}}|[{_CN_NUM}]{{1,3}})\s*月\s*(?:份)?\s*(?:底|初|中旬|上旬|下旬|中|末)"), "m", "yue"),
 ]
 
@@ -132,7 +133,7 @@ _DURATION_UNITS = {
     "month": ("month", 30), "year": ("year", 365), "hour": ("hour", 1 / 24),
 }
 _DURATION_PATTERNS = [
-    re.compile(rf"(?P<n>\d+(?:\.\d+)?|[{_CN_NUM}]{{1,4}})\s*(?:多)?\s*(?P<u>个工作日|個工作日|工作日|日历天|自然日|"
+    re.compile(rf"(?<![同某每哪这那這當当])(?P<n>\d+(?:\.\d+)?|[{_CN_NUM}]{{1,4}})\s*(?:多)?\s*(?P<u>个工作日|個工作日|工作日|日历天|自然日|"
                rf"个星期|個星期|星期|个小时|個小時|小时|小時|天|周(?![一二三四五六日末])|週(?![一二三四五六日末])|个月|個月|"
                rf"年(?!\s*\d|\s*[{_CN_NUM}]+\s*月))"),
     re.compile(r"(?<![\w.])(?=[\daotfesnh])(?P<n>\d+(?:\.\d+)?|one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|fifteen|"
@@ -189,6 +190,8 @@ def _dates(text: str, low: str, taken: list[tuple[int, int]]) -> Iterable[Mentio
             year = int(g["y"]) if g.get("y") else None
             if form == "slash":
                 a, b = int(g["a"]), int(g["b"])
+                if year is None and (a > 12 or b > 31):
+                    continue  # 2/26 is a date; 24/7 is not
                 # 01/20/2027 or 20/01/2027: whichever is a valid month-day reading; US order first
                 month, day = (a, b) if a <= 12 else (b, a)
             elif form in ("dmy_en", "mdy_en", "my_en"):
