@@ -11,6 +11,7 @@ from pmcomm_llm.batch import ItemResult, adraft_many, draft_many
 from pmcomm_llm.chain import Drafter
 from pmcomm_llm.checks import Candidate, CheckResult
 from pmcomm_llm.draft import Draft, DraftContent, DraftMeta
+from pmcomm_llm.evaluation import Evaluation, aevaluate, evaluate, evaluate_many
 from pmcomm_llm.errors import (
     AuthenticationError,
     ConfigError,
@@ -52,6 +53,10 @@ __all__ = [
     "check_draft",
     "draft",
     "draft_many",
+    "evaluate",
+    "evaluate_many",
+    "aevaluate",
+    "Evaluation",
     "load_prompts",
     "parse_scenario",
 ]

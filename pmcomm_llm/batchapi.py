@@ -21,6 +21,7 @@ The state file holds ids, hashes and the settings fingerprint, never the API key
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import json
 import os
@@ -265,12 +266,7 @@ class _Api:
     """One ``AsyncOpenAI`` client; every call goes through our retry layer and fails with our errors."""
 
     def __init__(self, settings: Settings) -> None:
-        key = settings.api_key.get_secret_value() if settings.api_key else None
-        if key is None:
-            if not settings.base_url:
-                raise ConfigError("no API key: set OPENAI_API_KEY (or PMCOMM_API_KEY) to use the Batch API, or "
-                                  "OPENAI_BASE_URL for a compatible server")
-            key = "not-needed"  # local servers accept any key
+        key = _api_key(settings)
         self.settings = settings
         self.where = settings.base_url or "the OpenAI API"
         self.client = openai.AsyncOpenAI(api_key=key, base_url=settings.base_url, max_retries=0,
@@ -280,8 +276,12 @@ class _Api:
     async def call(self, what: str, fn: Callable[[], Awaitable[T]]) -> T:
         """``fn`` with transient failures retried; ``what`` says in an error what we were trying to do."""
         s = self.settings
+
+        async def attempt() -> T:  # a coroutine function, so the retry layer awaits every attempt
+            return await fn()
+
         try:
-            return await call_with_retries(fn, max_retries=s.max_retries, backoff_max=s.backoff_max)
+            return await call_with_retries(attempt, max_retries=s.max_retries, backoff_max=s.backoff_max)
         except openai.NotFoundError as exc:
             raise ProviderError(f"{self.where} answered 404 when asked to {what} ({_detail(exc)}): check that it "
                                 "supports the Batch API (/v1/files, /v1/batches) and that the batch state "
@@ -294,6 +294,16 @@ class _Api:
 
     async def close(self) -> None:
         await self.client.close()
+
+
+def _api_key(settings: Settings) -> str:
+    """The key to send; fails with what to set when there is none (checked before any work is done)."""
+    if settings.api_key is not None:
+        return settings.api_key.get_secret_value()
+    if not settings.base_url:
+        raise ConfigError("no API key: set OPENAI_API_KEY (or PMCOMM_API_KEY) to use the Batch API, or "
+                          "OPENAI_BASE_URL for a compatible server")
+    return "not-needed"  # local servers accept any key
 
 
 def _detail(exc: openai.APIStatusError) -> str:
@@ -326,13 +336,12 @@ def _say(progress: Progress | None, message: str) -> None:
 # -- submit ------------------------------------------------------------------------------------------------
 
 
-def _plan(source: str | Path, settings: Settings, output: Path, errors_path: Path, state_path: Path, *,
+def _plan(source: str | Path, drafter: Drafter, output: Path, errors_path: Path, state_path: Path, *,
           max_requests: int, max_bytes: int) -> BatchState:
     """Validate the input, write invalid items to the errors file and the requests to job files."""
     if max_requests < 1 or max_bytes < 1:
         raise ConfigError("max_requests and max_bytes must be positive")
     run_id = uuid.uuid4().hex[:12]
-    drafter = Drafter(settings)
     done = load_done(output)
     requests_dir = _side_path(state_path, ".requests")
     requests_dir.mkdir(parents=True, exist_ok=True)
@@ -375,9 +384,12 @@ def _plan(source: str | Path, settings: Settings, output: Path, errors_path: Pat
             snapshot.close()
     state = BatchState(run_id=run_id, created_at=dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
                        input=str(input_path), input_origin=origin, output=str(output), errors=str(errors_path),
-                       settings=settings.fingerprint(), prompt_version=drafter.prompts.version, counts=counts,
+                       settings=drafter.settings.fingerprint(), prompt_version=drafter.prompts.version, counts=counts,
                        jobs=jobs)
     state.save(state_path)
+    if not jobs:
+        with contextlib.suppress(OSError):
+            requests_dir.rmdir()
     return state
 
 
@@ -472,13 +484,16 @@ async def _send(api: _Api, state: BatchState, progress: Progress | None) -> None
         state.save()
         Path(job.request_file).unlink(missing_ok=True)  # uploaded and in a batch: no longer needed
         _say(progress, f"created batch {batch.id} for job {job.index + 1}/{total} ({batch.status})")
+    if state.path is not None:
+        with contextlib.suppress(OSError):  # every job is in a batch: the requests folder is empty now
+            _side_path(state.path, ".requests").rmdir()
 
 
 async def _asubmit(source: str | Path, settings: Settings, output: str | Path, *, errors: str | Path | None,
                    state_path: str | Path | None, max_requests: int, max_bytes: int,
                    progress: Progress | None) -> tuple[BatchState, bool]:
-    output = Path(output)
-    state_file = Path(state_path) if state_path is not None else default_state_path(output)
+    output = Path(output).resolve()  # absolute: collect may run from another directory
+    state_file = (Path(state_path) if state_path is not None else default_state_path(output)).resolve()
     state: BatchState | None = None
     if state_file.exists():
         previous = BatchState.load(state_file)
@@ -488,13 +503,17 @@ async def _asubmit(source: str | Path, settings: Settings, output: str | Path, *
     fresh = state is None
     if state is None:
         s = _submit_settings(settings)
-        _Api(s)  # a missing key fails here, before the input is read or anything is written
-        errors_path = Path(errors) if errors is not None else default_errors_path(output)
-        state = _plan(source, s, output, errors_path, state_file, max_requests=max_requests, max_bytes=max_bytes)
+        _api_key(s)  # a missing key fails here, before the input is read or anything is written
+        errors_path = (Path(errors) if errors is not None else default_errors_path(output)).resolve()
+        drafter = Drafter(s)
+        try:
+            state = _plan(source, drafter, output, errors_path, state_file, max_requests=max_requests,
+                          max_bytes=max_bytes)
+        finally:
+            await drafter.aclose()  # request_body built an HTTP client it never used
         c = state.counts
-        _say(progress, f"{c['submitted']} request(s) in {len(state.jobs)} job(s); {c['skipped']} already done, "
-                       f"{c['invalid']} invalid → {state.errors}" if c["invalid"] else
-             f"{c['submitted']} request(s) in {len(state.jobs)} job(s); {c['skipped']} already done")
+        _say(progress, f"{c['submitted']} request(s) in {len(state.jobs)} job(s); {c['skipped']} already done; "
+                       f"{c['invalid']} invalid (see {state.errors})")
     else:
         _say(progress, f"resuming batch run {state.run_id} from {state_file}")
     if not state.submitted:
@@ -570,7 +589,8 @@ async def apoll(state_path: str | Path, *, settings: Settings | None = None,
     state = BatchState.load(state_path)
     api = _Api(_state_settings(state, settings))
     deadline = None if timeout is None else time.monotonic() + timeout
-    wait = max(interval, 0.0)
+    interval = max(interval, 0.01)
+    wait = interval
     try:
         while True:
             await _refresh(api, state, progress)
@@ -580,7 +600,7 @@ async def apoll(state_path: str | Path, *, settings: Settings | None = None,
             if deadline is not None and now >= deadline:
                 return state
             await asyncio.sleep(wait if deadline is None else min(wait, deadline - now))
-            wait = min(max(max_interval, interval), wait * 2 if wait > 0 else interval)
+            wait = min(max(max_interval, interval), wait * 2)
     finally:
         await api.close()
 
@@ -745,7 +765,8 @@ async def acollect(state_path: str | Path, *, source: str | Path | None = None, 
             stale = False
             try:
                 for job in todo:
-                    stale |= await _collect_job(api, job, scenarios, drafter, done, out, errs, summary)
+                    stale |= await _collect_job(api, job, scenarios, drafter, state.prompt_version, done, out, errs,
+                                               summary)
                     job.collected = True
                     state.save()
                     _say(progress, f"collected batch {job.batch_id} ({job.status})")
@@ -763,8 +784,8 @@ async def acollect(state_path: str | Path, *, source: str | Path | None = None, 
 
 
 async def _collect_job(api: _Api, job: BatchJob, scenarios: dict[str, tuple[InputItem, Scenario]],
-                       drafter: Drafter, done: dict[str, str], out: _Appender, errs: _Appender,
-                       summary: BatchSummary) -> bool:
+                       drafter: Drafter, prompt_version: str, done: dict[str, str], out: _Appender,
+                       errs: _Appender, summary: BatchSummary) -> bool:
     """One job's results into the files; returns whether an older line of some id was superseded."""
     results: dict[str, dict[str, Any]] = {}
     for file_id in (job.output_file_id, job.error_file_id):
@@ -813,6 +834,8 @@ async def _collect_job(api: _Api, job: BatchJob, scenarios: dict[str, tuple[Inpu
         except DraftRetryError as exc:
             fail(cid, exc)
             continue
+        if draft.meta.prompt_version != prompt_version:  # the prompts changed since submit: say what was sent
+            draft = draft.model_copy(update={"meta": draft.meta.model_copy(update={"prompt_version": prompt_version})})
         superseded |= cid in done
         out.write(json.dumps(output_record(draft, cid), ensure_ascii=False) + "\n")
         done[cid] = scenario_hash

@@ -8,8 +8,9 @@ All checks understand simplified and traditional Chinese and English.
 from __future__ import annotations
 
 import re
+from bisect import bisect_left
 from dataclasses import dataclass, field
-from functools import cache
+from functools import cache, lru_cache
 from typing import Any, Callable
 
 from pmcomm_llm.quantity import Grounding, Mention, extract
@@ -189,9 +190,13 @@ def internal_leak(candidate: Candidate, scenario: Scenario) -> CheckResult:
             if _quantity_key(m) in secret:
                 found.append((m.start, m.end, m.text))
     for phrase in leak.en_phrases:
+        if phrase not in low:
+            continue
         for m in re.finditer(r"\b" + re.escape(phrase) + r"\b", low):
             found.append((m.start(), m.end(), text[m.start():m.end()]))
     for name in leak.en_names:
+        if name not in text:
+            continue
         for m in re.finditer(r"\b" + re.escape(name) + r"\b", text):
             found.append((m.start(), m.end(), name))
     for phrase in leak.zh_phrases:
@@ -210,8 +215,8 @@ def internal_leak(candidate: Candidate, scenario: Scenario) -> CheckResult:
 
 @dataclass(frozen=True, slots=True)
 class _CommitmentLexicon:
-    groups: dict[str, re.Pattern[str]]
-    exceptions: re.Pattern[str]
+    groups: dict[str, _Terms]
+    exceptions: _Terms
     negation: re.Pattern[str]
     others: re.Pattern[str]
     first_person: re.Pattern[str]
@@ -220,13 +225,8 @@ class _CommitmentLexicon:
 @cache
 def _commitment_lexicon() -> _CommitmentLexicon:
     data = load_yaml("evals", "lexicons/commitments.yaml")
-    groups = {}
-    for name, terms in data["groups"].items():
-        en = sorted(terms.get("en", []), key=len, reverse=True)
-        zh = sorted(terms.get("zh", []), key=len, reverse=True)
-        alts = [r"\b" + re.escape(t) if t[0].isalnum() else re.escape(t) for t in en] + [re.escape(t) for t in zh]
-        groups[name] = re.compile("|".join(alts), re.I)
-    exceptions = re.compile("|".join(re.escape(e) for e in data["exceptions"]), re.I)
+    groups = {name: _Terms.of(terms.get("en", []), terms.get("zh", [])) for name, terms in data["groups"].items()}
+    exceptions = _Terms.of(data["exceptions"])
     neg_en = "|".join(re.escape(n) for n in data["negations"]["en"])
     neg_zh = "|".join(re.escape(n) for n in data["negations"]["zh"])
     # a negation shortly before the promise word: "cannot offer a refund", "无法提供退款", "不会额外收费"
@@ -238,19 +238,31 @@ def _commitment_lexicon() -> _CommitmentLexicon:
 
 
 def _promises(text: str, lex: _CommitmentLexicon) -> list[tuple[str, int, int, str]]:
-    masked = lex.exceptions.sub(lambda m: " " * len(m.group(0)), text)
+    low = text.lower()
+    masked = lex.exceptions._hits(low, False)  # "feel free to" is not a promise of free work
     hits = []
-    for group, pattern in lex.groups.items():
-        for m in pattern.finditer(masked):
-            window = text[max(0, m.start() - 30):m.start()]
+    for group, terms in lex.groups.items():
+        for start, end in terms._hits(low, False):
+            if any(a <= start < b for a, b in masked):
+                continue
+            window = text[max(0, start - 30):start]
             # only the clause the word sits in: a negation in the previous sentence does not count
-            window = re.split(r"[.;!?。；！？\n，,]", window)[-1]
+            window = _CLAUSE_BREAK.split(window)[-1]
             if lex.negation.search(window):
                 continue
             if lex.others.search(window) and not lex.first_person.search(window):
                 continue  # "the vendor guaranteed ..." reports someone else's promise
-            hits.append((group, m.start(), m.end(), text[m.start():m.end()]))
-    return hits
+            hits.append((group, start, end, text[start:end]))
+    # one hit per place: "free of charge" and "free" name the same promise
+    hits.sort(key=lambda h: (h[1], -h[2]))
+    out: list[tuple[str, int, int, str]] = []
+    for h in hits:
+        if not out or h[1] >= out[-1][2]:
+            out.append(h)
+    return out
+
+
+_CLAUSE_BREAK = re.compile(r"[.;!?。；！？\n，,]")
 
 
 def _authorised_groups(scenario: Scenario) -> frozenset[str]:
@@ -291,20 +303,48 @@ SAFETY_CHECKS: tuple[CheckFn, ...] = (fabricated_fact, internal_leak, unauthoriz
 
 # --- tone and completeness (the evaluation rubric) ---------------------------------------------------------
 
+@lru_cache(maxsize=256)
+def _charset(low: str) -> frozenset[str]:
+    return frozenset(low)
+
+
 @dataclass(frozen=True, slots=True)
 class _Terms:
-    """A lexicon compiled to one alternation: one regex pass per text, whatever the list length."""
+    """A lexicon, searched with ``str.find`` per term: far faster than one big regex alternation in CPython.
 
-    pattern: re.Pattern[str]
+    English terms that start with a letter must start a word ("you" does not match "layout").
+    """
+
+    terms: tuple[tuple[str, bool], ...]
 
     @classmethod
     def of(cls, *lists: list[str]) -> _Terms:
-        terms = sorted({t.lower() for lst in lists for t in lst}, key=len, reverse=True)
-        alts = [(r"\b" if t[0].isascii() and t[0].isalnum() else "") + re.escape(t) for t in terms]
-        return cls(re.compile("|".join(alts)))
+        words = sorted({t.lower() for lst in lists for t in lst}, key=len, reverse=True)
+        return cls(tuple((t, t[0].isascii() and t[0].isalnum()) for t in words))
 
-    def find(self, low: str) -> re.Match[str] | None:
-        return self.pattern.search(low)
+    def _hits(self, low: str, first_only: bool) -> list[tuple[int, int]]:
+        hits = []
+        present = _charset(low)
+        for term, word_start in self.terms:
+            if term[0] not in present:  # most terms cannot occur: skip them without scanning
+                continue
+            i = low.find(term)
+            while i >= 0:
+                if not word_start or i == 0 or not (low[i - 1].isascii() and low[i - 1].isalnum()):
+                    hits.append((i, i + len(term)))
+                    if first_only:
+                        break
+                i = low.find(term, i + 1)
+        return hits
+
+    def find(self, low: str) -> tuple[int, int] | None:
+        """The earliest occurrence, as (start, end), or None."""
+        hits = self._hits(low, True)
+        return min(hits) if hits else None
+
+    def starts(self, low: str) -> list[int]:
+        """Where the terms occur, sorted: one scan of the text, then sentences look up their share."""
+        return sorted(a for a, _ in self._hits(low, False))
 
 
 @dataclass(frozen=True, slots=True)
@@ -347,22 +387,23 @@ def _sentences(text: str) -> list[tuple[int, int, str]]:
     return [(m.start(), m.end(), m.group(0)) for m in _SENTENCE.finditer(text) if m.group(0).strip()]
 
 
-def _features(text: str) -> set[str]:
+@lru_cache(maxsize=4096)
+def _features(text: str) -> frozenset[str]:
     """Chinese character bigrams and English content words: what "the same content" is measured in."""
     low = text.lower()
     feats = {w.rstrip("s") for w in _WORDS.findall(low) if w not in _EN_STOP}
     for run in _CJK_RUN.findall(low):
         feats.update(run[i:i + 2] for i in range(len(run) - 1))
-    return feats
+    return frozenset(feats)
 
 
-def coverage(source: str, text_features: set[str]) -> float:
+def coverage(source: str, text_features: frozenset[str] | set[str]) -> float:
     """How much of ``source`` (its bigrams and content words) the text carries, 0..1."""
     feats = _features(source)
     return len(feats & text_features) / len(feats) if feats else 1.0
 
 
-def _text_features(candidate: Candidate) -> set[str]:
+def _text_features(candidate: Candidate) -> frozenset[str]:
     return _features(candidate.text)
 
 
@@ -388,7 +429,7 @@ def _offer_features(scenario: Scenario) -> dict[str, set[str]]:
                                    *f.remaining, *scenario.boundaries]))
     out = {}
     for o in scenario.offers:
-        own = _features(o.text)
+        own = set(_features(o.text))
         distinct = own - context
         out[o.id] = distinct if len(distinct) >= 3 else own
     return out
@@ -430,23 +471,30 @@ def missing_new_date(candidate: Candidate, scenario: Scenario) -> CheckResult:
                        "or when the new date will be confirmed")
 
 
+def _within(positions: list[int], start: int, end: int) -> bool:
+    i = bisect_left(positions, start)
+    return i < len(positions) and positions[i] < end
+
+
 def blame(candidate: Candidate, scenario: Scenario) -> CheckResult:
     """No sentence pins the problem on the client, a named person or a third party."""
     lex = _tone()
     text = candidate.text
+    low = text.lower()
+    alone = lex.blame_standalone.starts(low)
+    agents = lex.blame_agents.starts(low)
+    faults = lex.blame_faults.starts(low) if agents else []
+    if not alone and not faults:
+        return _ok("blame")
     for start, end, sentence in _sentences(text):
-        low = sentence.lower()
-        alone = lex.blame_standalone.find(low)
-        if alone:
+        if _within(alone, start, end):
             return CheckResult("blame", False, 0.0, sentence.strip(),
-                               f"puts the fault on the client ('{alone.group(0)}'); describe the cause and the fix "
-                               "without assigning fault", [(start, end)])
-        agent = lex.blame_agents.find(low)
-        fault = lex.blame_faults.find(low) if agent else None
-        if agent and fault:
+                               "puts the fault on the client; describe the cause and the fix without assigning "
+                               "fault", [(start, end)])
+        if _within(agents, start, end) and _within(faults, start, end):
             return CheckResult("blame", False, 0.0, sentence.strip(),
-                               f"blames someone ('{agent.group(0).strip()}' … '{fault.group(0)}'); describe the "
-                               "cause and the fix without assigning fault", [(start, end)])
+                               "blames someone for the problem; describe the cause and the fix without assigning "
+                               "fault", [(start, end)])
     return _ok("blame")
 
 
@@ -457,17 +505,16 @@ def blunt_refusal(candidate: Candidate, scenario: Scenario) -> CheckResult:
     hit = lex.blunt.find(low)
     if hit is None or missing_alternative(candidate, scenario).passed:
         return _ok("blunt_refusal")
-    return CheckResult("blunt_refusal", False, 0.0, candidate.text[hit.start():hit.end()],
+    return CheckResult("blunt_refusal", False, 0.0, candidate.text[hit[0]:hit[1]],
                        "refuses bluntly with no option offered; pair the limit with what you can do",
-                       [(hit.start(), hit.end())])
+                       [hit])
 
 
 def missing_empathy(candidate: Candidate, scenario: Scenario) -> CheckResult:
     """The message acknowledges the client's position or disappointment."""
     hit = _tone().empathy.find(candidate.text.lower())
     if hit:
-        return CheckResult("missing_empathy", True, 1.0, candidate.text[hit.start():hit.end()], "",
-                           [(hit.start(), hit.end())])
+        return CheckResult("missing_empathy", True, 1.0, candidate.text[hit[0]:hit[1]], "", [hit])
     return CheckResult("missing_empathy", False, 0.0, "missing: an acknowledgement of the client's position",
                        "acknowledge how this affects the client (their goal, the disappointment)")
 
@@ -476,19 +523,20 @@ def missing_next_step(candidate: Candidate, scenario: Scenario) -> CheckResult:
     """A concrete next step: an action with a time (or date) or a channel, not just "let me know"."""
     lex = _tone()
     text = candidate.text
-    dated = {m.start for m in extract(text) if m.kind == "date"}
+    low = text.lower()
+    times = sorted(lex.time.starts(low) + [m.start for m in extract(text) if m.kind == "date"])
+    channels = lex.channel.starts(low)
+    actions = lex.action.starts(low)
+    vague = lex.vague.starts(low)
     # a next step closes the message: look in its second half, where follow-ups are proposed
     half = len(text) * NEXT_STEP_FROM
     for start, end, sentence in _sentences(text):
-        if end < half:
+        if end < half or _within(vague, start, end):
             continue
-        low = sentence.lower()
-        if lex.vague.find(low):
-            continue
-        has_time = lex.time.find(low) is not None or any(start <= d < end for d in dated)
-        has_channel = lex.channel.find(low) is not None
+        has_time = _within(times, start, end)
+        has_channel = _within(channels, start, end)
         # "a call on Friday at 10" needs no verb; "we will confirm by Friday" needs no channel
-        if (has_time and has_channel) or (lex.action.find(low) and (has_time or has_channel)):
+        if (has_time and has_channel) or (_within(actions, start, end) and (has_time or has_channel)):
             return CheckResult("missing_next_step", True, 1.0, sentence.strip(), "", [(start, end)])
     return CheckResult("missing_next_step", False, 0.0, "missing: a follow-up with a time or a channel",
                        "say what happens next and when (a date, a meeting, a call, a reply channel)")

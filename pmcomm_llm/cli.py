@@ -78,8 +78,10 @@ def validate(input_path: str) -> None:
               help="Errors file (default: OUTPUT with .errors.jsonl).")
 @click.option("--format", "fmt", type=click.Choice(["jsonl", "md"]), default="jsonl")
 @click.option("--quiet", is_flag=True, help="Print only errors.")
+@click.option("--evaluate", "with_eval", is_flag=True, help="Attach the rubric evaluation to each output line.")
 def draft(input_path: str, output: str, backend: str | None, model: str | None, base_url: str | None,
-          method: str | None, concurrency: int | None, errors_path: str | None, fmt: str, quiet: bool) -> None:
+          method: str | None, concurrency: int | None, errors_path: str | None, fmt: str, quiet: bool,
+          with_eval: bool) -> None:
     """Draft a message for every scenario in INPUT (.json, .jsonl, or - for stdin)."""
     from pmcomm_llm.run import RunOptions, run_file
     from pmcomm_llm.settings import Settings
@@ -88,7 +90,7 @@ def draft(input_path: str, output: str, backend: str | None, model: str | None, 
         settings = Settings.resolve(backend=backend, model=model, base_url=base_url, method=method,
                                     concurrency=concurrency)
         options = RunOptions(output=Path(output), errors=Path(errors_path) if errors_path else None,
-                             fmt=fmt, quiet=quiet)
+                             fmt=fmt, quiet=quiet, evaluate=with_eval)
         summary = run_file(input_path, settings, options)
     except KeyboardInterrupt:
         click.echo("interrupted: finished items are saved; run the same command again to resume", err=True)
@@ -105,6 +107,126 @@ def draft(input_path: str, output: str, backend: str | None, model: str | None, 
 
 def _echo_json(obj: Any) -> None:
     click.echo(json.dumps(obj, ensure_ascii=False, indent=2))
+
+
+def _judge(kind: str, model: str | None, base_url: str | None) -> Any:
+    """``none`` → no judge; ``openai`` → the judge model from PMCOMM_JUDGE_* (falling back to the drafting one)."""
+    if kind == "none":
+        return None
+    from pmcomm_llm.judge import Judge
+    from pmcomm_llm.rubric import load_rubric
+    from pmcomm_llm.settings import Settings
+
+    settings = Settings.resolve(judge_model=model, judge_base_url=base_url)
+    if settings.judge().api_key is None and not settings.judge().base_url:
+        raise ConfigError("--judge openai needs a judge model: set PMCOMM_JUDGE_API_KEY or OPENAI_API_KEY "
+                          "(and PMCOMM_JUDGE_BASE_URL / OPENAI_BASE_URL for another endpoint)")
+    return Judge(settings, load_rubric())
+
+
+def _write(path: str, text: str) -> None:
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    Path(path).write_text(text, encoding="utf-8")
+
+
+@main.group(name="eval", invoke_without_command=True)
+@click.option("--scenarios", "scenarios_path", type=click.Path(dir_okay=False), help="Scenarios file (.json/.jsonl).")
+@click.option("--drafts", "drafts_path", type=click.Path(dir_okay=False),
+              help="Drafts: `pmcomm draft` output, or lines {id, scenario_id, subject, body}.")
+@click.option("--judge", "judge_kind", type=click.Choice(["none", "openai"]), default="none",
+              help="Add the LLM judge's criteria (PMCOMM_JUDGE_MODEL etc.).")
+@click.option("--judge-model", default=None, help="Judge model (PMCOMM_JUDGE_MODEL).")
+@click.option("--judge-base-url", default=None, help="Judge endpoint (PMCOMM_JUDGE_BASE_URL).")
+@click.option("-o", "--output", "output", type=click.Path(dir_okay=False), help="report.json")
+@click.option("--html", "html_path", type=click.Path(dir_okay=False), help="Also write a self-contained HTML report.")
+@click.option("--md", "md_path", type=click.Path(dir_okay=False), help="Also write a Markdown report.")
+@click.pass_context
+def eval_(ctx: click.Context, scenarios_path: str | None, drafts_path: str | None, judge_kind: str,
+          judge_model: str | None, judge_base_url: str | None, output: str | None, html_path: str | None,
+          md_path: str | None) -> None:
+    """Score drafts against the rubric: `pmcomm eval --scenarios S --drafts D -o report.json`.
+
+    Exit status 0 when every draft passes, 1 when some fail, 2 for unusable input, 3 for a judge
+    configuration or authentication problem.
+    """
+    if ctx.invoked_subcommand is not None:
+        return
+    if not (scenarios_path and drafts_path and output):
+        raise click.UsageError("pmcomm eval needs --scenarios, --drafts and -o (or a subcommand: compare, calibrate)")
+    from pmcomm_llm.evaluation import evaluate_many, load_draft_records, load_scenarios
+    from pmcomm_llm.report import render_html, render_markdown
+
+    try:
+        scenarios = load_scenarios(scenarios_path)
+        records = load_draft_records(drafts_path)
+        report = evaluate_many(records, scenarios, judge=_judge(judge_kind, judge_model, judge_base_url))
+    except (AuthenticationError, ConfigError) as exc:
+        raise _Fail(str(exc), EXIT_STOPPED) from None
+    except PmcommError as exc:
+        raise _Fail(str(exc), EXIT_INPUT) from None
+    _write(output, json.dumps(report, ensure_ascii=False, indent=1))
+    if html_path:
+        _write(html_path, render_html(report))
+    if md_path:
+        _write(md_path, render_markdown(report))
+    summary = report["summary"]
+    click.echo(f"{summary['count']} drafts: {summary['passed']} passed ({summary['pass_rate']:.0%}), mean score "
+               f"{summary['mean_score']:.2f} → {output}")
+    for cid, row in summary["by_criterion"].items():
+        if row["pass_rate"] < 1:
+            click.echo(f"  {cid:26s} {row['pass_rate']:6.0%} pass ({row['evaluated'] - row['passed']} failing)")
+    if summary["passed"] < summary["count"]:
+        sys.exit(EXIT_PARTIAL)
+
+
+@eval_.command()
+@click.argument("report_a", type=click.Path(exists=True, dir_okay=False))
+@click.argument("report_b", type=click.Path(exists=True, dir_okay=False))
+@click.option("--json", "as_json", is_flag=True, help="Print the comparison as JSON.")
+def compare(report_a: str, report_b: str, as_json: bool) -> None:
+    """Per-criterion deltas from A to B, and every draft whose verdict changed."""
+    from pmcomm_llm.report import compare_reports, render_comparison
+
+    try:
+        a = json.loads(Path(report_a).read_text(encoding="utf-8"))
+        b = json.loads(Path(report_b).read_text(encoding="utf-8"))
+        cmp = compare_reports(a, b)
+    except (json.JSONDecodeError, KeyError, TypeError) as exc:
+        raise _Fail(f"not an evaluation report: {exc}", EXIT_INPUT) from None
+    except PmcommError as exc:
+        raise _Fail(str(exc), EXIT_INPUT) from None
+    click.echo(json.dumps(cmp, ensure_ascii=False, indent=1) if as_json else render_comparison(cmp))
+
+
+@eval_.command()
+@click.option("--set", "sets", type=click.Choice(["dev", "holdout", "all"]), default="all",
+              help="Which golden set (evals/golden/): dev (tuned on), holdout (never tuned on), or both.")
+@click.option("--judge", "judge_kind", type=click.Choice(["none", "openai"]), default="none")
+@click.option("--judge-model", default=None)
+@click.option("--judge-base-url", default=None)
+@click.option("--json", "as_json", is_flag=True)
+def calibrate(sets: str, judge_kind: str, judge_model: str | None, judge_base_url: str | None,
+              as_json: bool) -> None:
+    """Precision, recall and F1 of every check (and the judge's kappa) against the labelled drafts."""
+    from pmcomm_llm.calibration import GOLDEN_SETS, calibrate as run, golden_set, render_calibration
+
+    names = list(GOLDEN_SETS) if sets == "all" else [sets]
+    try:
+        judge = _judge(judge_kind, judge_model, judge_base_url)
+        results = {}
+        for name in names:
+            records, scenarios = golden_set(name)
+            results[name] = run(records, scenarios, judge=judge)
+    except (AuthenticationError, ConfigError) as exc:
+        raise _Fail(str(exc), EXIT_STOPPED) from None
+    except PmcommError as exc:
+        raise _Fail(str(exc), EXIT_INPUT) from None
+    if as_json:
+        _echo_json(results)
+        return
+    for name, result in results.items():
+        click.echo(render_calibration(result, f"== golden set: {name} =="))
+        click.echo("")
 
 
 if __name__ == "__main__":  # pragma: no cover

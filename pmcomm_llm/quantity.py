@@ -125,6 +125,7 @@ _PERCENT_PATTERNS = [
 
 _DURATION_UNITS = {
     "工作日": ("bday", 1), "個工作日": ("bday", 1), "个工作日": ("bday", 1),
+    "工作天": ("bday", 1), "個工作天": ("bday", 1), "个工作天": ("bday", 1),
     "天": ("day", 1), "日历天": ("day", 1), "自然日": ("day", 1),
     "周": ("week", 7), "週": ("week", 7), "星期": ("week", 7), "个星期": ("week", 7), "個星期": ("week", 7),
     "个月": ("month", 30), "個月": ("month", 30), "年": ("year", 365),
@@ -133,7 +134,7 @@ _DURATION_UNITS = {
     "month": ("month", 30), "year": ("year", 365), "hour": ("hour", 1 / 24),
 }
 _DURATION_PATTERNS = [
-    re.compile(rf"(?<![同某每哪这那這當当])(?P<n>\d+(?:\.\d+)?|[{_CN_NUM}]{{1,4}})\s*(?:多)?\s*(?P<u>个工作日|個工作日|工作日|日历天|自然日|"
+    re.compile(rf"(?<![同某每哪这那這當当])(?P<n>\d+(?:\.\d+)?|[{_CN_NUM}]{{1,4}})\s*(?:多)?\s*(?P<u>个工作日|個工作日|工作日|个工作天|個工作天|工作天|日历天|自然日|"
                rf"个星期|個星期|星期|个小时|個小時|小时|小時|天|周(?![一二三四五六日末])|週(?![一二三四五六日末])|个月|個月|"
                rf"年(?!\s*\d|\s*[{_CN_NUM}]+\s*月))"),
     re.compile(r"(?<![\w.])(?=[\daotfesnh])(?P<n>\d+(?:\.\d+)?|one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|fifteen|"
@@ -293,8 +294,10 @@ class Grounding:
                 self._add(mention, concrete)
         for d in concrete:
             self._add_date(d.year, d.month, d.day)
+        self.business_spans: set[float] = set()
         for a, b in combinations(sorted(set(concrete)), 2):
             self.day_spans.add(float(abs((b - a).days)))
+            self.business_spans.add(float(_business_days(a, b)))
 
     def _add_date(self, year: int | None, month: int, day: int | None) -> None:
         self.months.add(month)
@@ -346,5 +349,13 @@ class Grounding:
             return any(abs(span - days) <= 3 * max(1.0, count if unit == "month" else count * 12)
                        for span in self.day_spans)
         if unit == "bday":
-            return any(abs(span - days * 7 / 5) <= 2 for span in self.day_spans)
+            return float(count) in self.business_spans
         return False
+
+
+def _business_days(a: dt.date, b: dt.date) -> int:
+    """Weekdays from ``a`` (exclusive) to ``b`` (inclusive): 2027-01-08 → 2027-01-22 is 10 working days."""
+    days = (b - a).days
+    weeks, rest = divmod(days, 7)
+    extra = sum(1 for i in range(1, rest + 1) if (a + dt.timedelta(days=i)).weekday() < 5)
+    return weeks * 5 + extra

@@ -20,7 +20,7 @@ from typing import Any
 
 from pmcomm_llm.errors import PmcommError
 
-__all__ = ["compare_reports", "render_comparison", "render_html", "render_markdown"]
+__all__ = ["compare_reports", "criterion_chart", "render_comparison", "render_html", "render_markdown"]
 
 DEFAULT_TITLE = "pmcomm-llm evaluation"
 
@@ -324,7 +324,7 @@ def _judge_html(judge: Any) -> str:
     return f"<section><h3>Judge</h3>{_table(['', ''], rows, {1})}</section>"
 
 
-def _chart(criteria: dict[str, Any]) -> str:
+def criterion_chart(criteria: dict[str, Any]) -> str:
     """Per-criterion pass rates as inline SVG bars: coloured by principle, blocking criteria marked with ◆."""
     if not criteria:
         return '<p class="meta">No criteria in this report.</p>'
@@ -451,7 +451,7 @@ def render_html(report: dict[str, Any], *, title: str = DEFAULT_TITLE) -> str:
         + _group_table("By language", "language", summary.get("by_language"))
         + _judge_html(summary.get("judge")) + "</div>",
         "<h2>Pass rate per criterion</h2>",
-        _chart(criteria),
+        criterion_chart(criteria),
         f"<h2>Drafts ({len(results)})</h2>",
         '<div class="controls">'
         '<label><input type="checkbox" id="failures-only"> show failures only</label>'

@@ -33,6 +33,8 @@ class RunOptions:
     fmt: str = "jsonl"
     quiet: bool = False
     resume: bool = True
+    evaluate: bool = False
+    """Attach the rubric evaluation (deterministic checks) to each output line."""
 
 
 def default_errors_path(output: Path) -> Path:
@@ -119,6 +121,12 @@ async def arun_file(source: str, settings: Settings, options: RunOptions) -> Bat
 
     def write_ok(item: InputItem, scenario: Scenario, draft: Any) -> None:
         record = output_record(draft, scenario.id or "")
+        if options.evaluate:
+            from pmcomm_llm.evaluation import evaluate
+
+            verdict = evaluate(draft, scenario)
+            record["evaluation"] = verdict.model_dump(mode="json", include={"score", "passed", "blocking_failures",
+                                                                            "checks"})
         if options.fmt == "md":
             out.write(render_markdown(record) + "\n")
         else:

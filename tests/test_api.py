@@ -12,6 +12,7 @@ EXPECTED_ALL = [
     "DraftRetryError", "Drafter", "GuardReport", "InputFileError", "ItemResult", "OutputTruncatedError",
     "PmcommError", "PromptError", "ProviderError", "Scenario", "ScenarioError", "Settings", "adraft",
     "adraft_many", "check_draft", "draft", "draft_many", "load_prompts", "parse_scenario",
+    "evaluate", "evaluate_many", "aevaluate", "Evaluation",
 ]
 
 

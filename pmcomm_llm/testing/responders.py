@@ -34,3 +34,18 @@ def offline_responder(request: dict[str, Any]) -> dict[str, Any]:
 
     scenario = parse_scenario(scenario_from_request(request))
     return offline_content(scenario, load_prompts()).model_dump(mode="json")
+
+
+def judge_responder(request: dict[str, Any], *, score: int = 5) -> dict[str, Any]:
+    """A stand-in judge: every listed criterion gets ``score``, quoting the message's first line."""
+    import re
+
+    system = request["messages"][0]["content"]
+    user = request["messages"][1]["content"]
+    message = user.split("<message>\n", 1)[1].rsplit("\n</message>", 1)[0]
+    criteria = re.findall(r"^- (judge_[a-z_]+):", system, flags=re.M)
+    quote = next(line for line in message.splitlines() if line.strip()).strip()
+    chinese = "Chinese" in system.split("written in", 1)[1][:40]
+    rationale = "整体符合要求。" if chinese else "Meets the criterion."
+    return {"verdicts": [{"criterion": c, "score": score, "quote": quote, "rationale": rationale}
+                         for c in criteria]}
