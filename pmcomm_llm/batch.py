@@ -107,6 +107,75 @@ def _json_items(text: str, source: str) -> Iterator[InputItem]:
         yield InputItem(i, f"item {i + 1}", data=data)
 
 
+_CHUNK = 1 << 20
+
+
+def _stream_json_array(path: Path) -> Iterator[InputItem]:
+    """Items of a top-level JSON array, parsed one at a time from 1 MiB chunks: never two copies in memory."""
+    import codecs
+
+    decoder = json.JSONDecoder()
+    utf8 = codecs.getincrementaldecoder("utf-8-sig")()
+    buf, pos, index, offset, eof = "", 0, 0, 0, False
+    with path.open("rb") as handle:
+        def more() -> bool:
+            nonlocal buf, pos, eof, offset
+            if eof:
+                return False
+            raw = handle.read(_CHUNK)
+            try:
+                text = utf8.decode(raw, final=not raw)
+            except UnicodeDecodeError as exc:
+                raise InputFileError(f"{path}: not UTF-8 text near byte {offset + exc.start}; save the file as "
+                                     "UTF-8") from None
+            offset += len(raw)
+            eof = not raw
+            buf = buf[pos:] + text
+            pos = 0
+            return True
+
+        def skip_ws() -> str:
+            nonlocal pos
+            while True:
+                while pos < len(buf) and buf[pos] in " \t\r\n":
+                    pos += 1
+                if pos < len(buf):
+                    return buf[pos]
+                if not more():
+                    return ""
+
+        if skip_ws() != "[":
+            raise AssertionError("caller checked for '['")
+        pos += 1
+        if skip_ws() == "]":
+            return
+        while True:
+            skip_ws()
+            while True:
+                try:
+                    obj, end = decoder.raw_decode(buf, pos)
+                    break
+                except json.JSONDecodeError as exc:
+                    if not more():
+                        raise InputFileError(f"{path}: item {index + 1} is not valid JSON ({exc.msg})") from None
+            pos = end
+            yield InputItem(index, f"item {index + 1}", data=obj)
+            index += 1
+            nxt = skip_ws()
+            if nxt == ",":
+                pos += 1
+                continue
+            if nxt == "]":
+                return
+            raise InputFileError(f"{path}: expected ',' or ']' after item {index}")
+
+
+def _first_char(path: Path) -> str:
+    with path.open("rb") as handle:
+        head = handle.read(4096).lstrip(b"\xef\xbb\xbf \t\r\n")
+    return chr(head[0]) if head else ""
+
+
 def read_items(source: str | Path) -> Iterator[InputItem]:
     """Yield the items of an input file (``-`` is standard input). JSONL is read one line at a time."""
     name = str(source)
@@ -129,6 +198,9 @@ def read_items(source: str | Path) -> Iterator[InputItem]:
             raise InputFileError(f"{name}: the file is empty; expected one scenario per line")
         with path.open("rb") as handle:
             yield from _jsonl_items(enumerate(handle, 1), name)
+        return
+    if path.stat().st_size > 0 and _first_char(path) == "[":
+        yield from _stream_json_array(path)
         return
     text = _decode(path.read_bytes(), name)
     if not text.strip():

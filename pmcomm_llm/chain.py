@@ -197,6 +197,44 @@ class Drafter:
         self.prompts = prompts or load_prompts()
         self.backend = self.settings.effective_backend
         self.structured = StructuredModel(self.settings, DraftContent, "DraftContent")
+        self._http: Any = None
+        self.limiter: Any = None
+        if self.settings.rpm or self.settings.tpm:
+            from pmcomm_llm.ratelimit import RateLimiter
+
+            self.limiter = RateLimiter(self.settings.rpm, self.settings.tpm)
+
+    def _engine_http(self) -> Any:
+        if self._http is None:
+            from pmcomm_llm.engine import HttpModel
+
+            self._http = HttpModel(self.structured, DraftContent)
+        return self._http
+
+    def _start(self, scenario: Scenario) -> list[Any]:
+        messages = self._messages(scenario)
+        if self.settings.engine == "http":
+            return [{"content": m.content, "role": "system" if m.type == "system" else "user"} for m in messages]
+        return messages
+
+    def _reask(self, conversation: list[Any], raw: str, text: str) -> list[Any]:
+        if self.settings.engine == "http":
+            return [*conversation, {"content": raw, "role": "assistant"}, {"content": text, "role": "user"}]
+        return [*conversation, AIMessage(raw), HumanMessage(text)]
+
+    async def _call(self, conversation: list[Any]) -> Attempt:
+        estimate = 0.0
+        if self.limiter is not None:
+            chars = sum(len(m["content"] if isinstance(m, dict) else str(m.content)) for m in conversation)
+            estimate = self.limiter.estimate(chars)
+            await self.limiter.acquire(estimate)
+        if self.settings.engine == "http":
+            attempt = await self._engine_http().call(conversation)
+        else:
+            attempt = await self.structured.call(conversation)
+        if self.limiter is not None:
+            self.limiter.settle(estimate, (attempt.usage or {}).get("total_tokens"))
+        return attempt
 
     # -- model construction ------------------------------------------------------------------------------
 
@@ -259,7 +297,7 @@ class Drafter:
             announce_offline()
             return self.draft_offline(scenario)
         start = time.perf_counter()
-        messages = self._messages(scenario)
+        messages = self._start(scenario)
         usage = Usage()
         attempts = invalid = guard_reasks = 0
         budget = self.settings.max_reasks
@@ -267,7 +305,7 @@ class Drafter:
         last_raw = ""
         while True:
             attempts += 1
-            attempt = await self.structured.call(messages)
+            attempt = await self._call(messages)
             usage = usage.add(attempt.usage)
             last_raw = attempt.raw_text
             if attempt.content is None:
@@ -276,8 +314,8 @@ class Drafter:
                 if invalid > budget:
                     raise DraftRetryError("the model did not return a valid draft", n_attempts=attempts,
                                           last_raw=last_raw, usage=usage, last_error=last_error)
-                messages += [AIMessage(last_raw or "(empty)"),
-                             HumanMessage(self.prompts.reask_message("invalid_output", [last_error or ""]))]
+                messages = self._reask(messages, last_raw or "(empty)",
+                                       self.prompts.reask_message("invalid_output", [last_error or ""]))
                 continue
             report = check_draft(attempt.content, scenario)
             if report.passed or guard_reasks >= budget:
@@ -287,8 +325,8 @@ class Drafter:
                                   latency_ms=(time.perf_counter() - start) * 1000)
                 return Draft.from_content(attempt.content, meta)
             guard_reasks += 1
-            messages += [AIMessage(last_raw),
-                         HumanMessage(self.prompts.reask_message("guard_violation", report.messages()))]
+            messages = self._reask(messages, last_raw,
+                                   self.prompts.reask_message("guard_violation", report.messages()))
 
     def draft(self, scenario: Scenario | dict[str, Any]) -> Draft:
         """Synchronous :meth:`adraft` (works in scripts and in Jupyter)."""
@@ -305,3 +343,5 @@ class Drafter:
 
     async def aclose(self) -> None:
         await self.structured.aclose()
+        if self._http is not None:
+            await self._http.aclose()

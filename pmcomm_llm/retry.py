@@ -13,22 +13,43 @@ import random
 import time
 from typing import Any, Awaitable, Callable, TypeVar
 
+import httpx2
 import openai
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_after_attempt
 
 from pmcomm_llm.errors import AuthenticationError, ConfigError, ProviderError
 
-__all__ = ["is_transient", "retry_after_seconds", "call_with_retries", "provider_error"]
+__all__ = ["HTTPFailure", "is_transient", "retry_after_seconds", "call_with_retries", "provider_error"]
 
 T = TypeVar("T")
 _RETRY_STATUS = {408, 409, 429}
 
 
+class HTTPFailure(Exception):
+    """A non-2xx answer seen by the HTTP engine (the SDK path raises openai's own errors instead)."""
+
+    def __init__(self, status_code: int, headers: Any, body: bytes) -> None:
+        self.status_code = status_code
+        self.response = self  # so retry_after_seconds finds .response.headers as on openai errors
+        self.headers = headers
+        self.body = body
+        super().__init__(f"HTTP {status_code}")
+
+    def provider_message(self) -> str:
+        try:
+            import json
+
+            data = json.loads(self.body)
+            return str((data.get("error") or {}).get("message") or data)[:300]
+        except (ValueError, AttributeError):
+            return self.body[:300].decode("utf-8", "replace")
+
+
 def is_transient(exc: BaseException) -> bool:
     """Worth another try: the same request may well succeed in a moment."""
-    if isinstance(exc, openai.APIConnectionError):  # includes APITimeoutError
+    if isinstance(exc, (openai.APIConnectionError, httpx2.TransportError)):  # timeouts included
         return True
-    if isinstance(exc, openai.APIStatusError):
+    if isinstance(exc, (openai.APIStatusError, HTTPFailure)):
         return exc.status_code in _RETRY_STATUS or exc.status_code >= 500
     return False
 
@@ -76,29 +97,38 @@ class _Backoff:
 def provider_error(exc: BaseException, *, model: str, base_url: str | None) -> Exception:
     """Turn a final provider failure into our error, naming what to fix. Never includes the key."""
     where = base_url or "the OpenAI API"
-    if isinstance(exc, openai.AuthenticationError):
-        return AuthenticationError(
-            f"{where} rejected the API key (401). Set a valid OPENAI_API_KEY (or PMCOMM_API_KEY), or use "
-            "--backend offline.", status_code=401)
-    if isinstance(exc, openai.PermissionDeniedError):
-        return AuthenticationError(
-            f"{where} refused access (403) for model {model!r}: check the key's project and permissions.",
-            status_code=403)
-    if isinstance(exc, openai.NotFoundError):
-        return ConfigError(f"{where} answered 404 for model {model!r}: check PMCOMM_MODEL and the base URL "
-                           "(it usually ends in /v1).")
-    if isinstance(exc, openai.BadRequestError):
-        detail = _provider_message(exc)
-        return ProviderError(f"{where} rejected the request (400): {detail}. If the provider lacks json_schema "
-                             "support, set PMCOMM_METHOD=function_calling or json_mode.", status_code=400)
+    if isinstance(exc, HTTPFailure):
+        return _from_status(exc.status_code, exc.provider_message(), where, model)
+    if isinstance(exc, httpx2.TimeoutException):
+        return ProviderError(f"{where} did not answer in time (timeout); raise PMCOMM_TIMEOUT or retry later")
+    if isinstance(exc, httpx2.HTTPError):
+        return ProviderError(f"could not connect to {where}; check the base URL and the network")
+    if isinstance(exc, openai.APIStatusError) and not isinstance(exc, openai.APITimeoutError):
+        return _from_status(exc.status_code, _provider_message(exc), where, model)
     if isinstance(exc, openai.APITimeoutError):
         return ProviderError(f"{where} did not answer in time (timeout); raise PMCOMM_TIMEOUT or retry later")
     if isinstance(exc, openai.APIConnectionError):
         return ProviderError(f"could not connect to {where}; check the base URL and the network")
-    if isinstance(exc, openai.APIStatusError):
-        return ProviderError(f"{where} failed with HTTP {exc.status_code}: {_provider_message(exc)}",
-                             status_code=exc.status_code)
     return exc if isinstance(exc, Exception) else RuntimeError(str(exc))
+
+
+def _from_status(status: int, detail: str, where: str, model: str) -> Exception:
+    """One wording per status, whichever engine saw it."""
+    if status == 401:
+        return AuthenticationError(
+            f"{where} rejected the API key (401). Set a valid OPENAI_API_KEY (or PMCOMM_API_KEY), or use "
+            "--backend offline.", status_code=401)
+    if status == 403:
+        return AuthenticationError(
+            f"{where} refused access (403) for model {model!r}: check the key's project and permissions.",
+            status_code=403)
+    if status == 404:
+        return ConfigError(f"{where} answered 404 for model {model!r}: check PMCOMM_MODEL and the base URL "
+                           "(it usually ends in /v1).")
+    if status == 400:
+        return ProviderError(f"{where} rejected the request (400): {detail}. If the provider lacks json_schema "
+                             "support, set PMCOMM_METHOD=function_calling or json_mode.", status_code=400)
+    return ProviderError(f"{where} failed with HTTP {status}: {detail}", status_code=status)
 
 
 def _provider_message(exc: openai.APIStatusError) -> str:

@@ -19,11 +19,12 @@ from typing import Any
 from pmcomm_llm.batch import BatchSummary, InputItem, error_record, output_record, prepare, read_items, \
     render_markdown
 from pmcomm_llm.chain import Drafter
+from pmcomm_llm.draft import Draft
 from pmcomm_llm.errors import AuthenticationError, ConfigError, PmcommError
 from pmcomm_llm.scenario import Scenario
 from pmcomm_llm.settings import Settings
 
-__all__ = ["RunOptions", "run_file", "arun_file", "default_errors_path", "load_done"]
+__all__ = ["RunOptions", "run_file", "arun_file", "default_errors_path", "load_done", "summary_path"]
 
 
 @dataclass(slots=True)
@@ -35,11 +36,31 @@ class RunOptions:
     resume: bool = True
     evaluate: bool = False
     """Attach the rubric evaluation (deterministic checks) to each output line."""
+    cache: bool = True
+    """Reuse drafts from the persistent cache (model backends only); ``--no-cache`` turns it off."""
+    summary: bool = True
+    """Write ``OUT.summary.json`` (counts, tokens, estimated cost) beside the output."""
+
+
+def _stem(output: Path) -> str:
+    return output.name[: -len(output.suffix)] if output.suffix else output.name
 
 
 def default_errors_path(output: Path) -> Path:
-    stem = output.name[: -len(output.suffix)] if output.suffix else output.name
-    return output.with_name(f"{stem}.errors.jsonl")
+    return output.with_name(f"{_stem(output)}.errors.jsonl")
+
+
+def summary_path(output: Path) -> Path:
+    return output.with_name(f"{_stem(output)}.summary.json")
+
+
+def _count_lines(source: str) -> int | None:
+    """The item count of a JSONL file, cheaply, for the progress ETA (None when not known up front)."""
+    path = Path(source)
+    if source == "-" or path.suffix.lower() != ".jsonl" or not path.is_file():
+        return None
+    with path.open("rb") as handle:
+        return sum(chunk.count(b"\n") for chunk in iter(lambda: handle.read(1 << 20), b""))
 
 
 def load_done(output: Path) -> dict[str, str]:
@@ -106,6 +127,14 @@ class _Appender:
 
 
 async def arun_file(source: str, settings: Settings, options: RunOptions) -> BatchSummary:
+    """Draft every item of ``source`` into ``options.output``; see the module docstring for the guarantees."""
+    import time
+
+    from pmcomm_llm.cost import estimate_cost
+    from pmcomm_llm.draft import Usage
+    from pmcomm_llm.progress import Progress
+
+    started = time.monotonic()
     drafter = Drafter(settings)
     output = options.output
     errors_path = options.errors or default_errors_path(output)
@@ -114,17 +143,24 @@ async def arun_file(source: str, settings: Settings, options: RunOptions) -> Bat
     out = _Appender(output, truncate=not resume)
     errs = _Appender(errors_path, truncate=True)
     summary = BatchSummary()
+    usage = Usage()
+    cache = None
+    if options.cache and drafter.backend != "offline":
+        from pmcomm_llm.cache import DraftCache, cache_key
+
+        cache = DraftCache()
+        fingerprint = settings.fingerprint()
+    progress = Progress(_count_lines(source), quiet=options.quiet)
     concurrency = settings.concurrency
     queue: asyncio.Queue[tuple[InputItem, Scenario] | None] = asyncio.Queue(maxsize=concurrency * 2)
     stop: list[str] = []
     stale: set[str] = set()
 
-    def write_ok(item: InputItem, scenario: Scenario, draft: Any) -> None:
-        record = output_record(draft, scenario.id or "")
+    def write_record(scenario: Scenario, record: dict[str, Any], flagged: bool) -> None:
         if options.evaluate:
             from pmcomm_llm.evaluation import evaluate
 
-            verdict = evaluate(draft, scenario)
+            verdict = evaluate(Draft.model_validate({**record["draft"], "meta": record["meta"]}), scenario)
             record["evaluation"] = verdict.model_dump(mode="json", include={"score", "passed", "blocking_failures",
                                                                             "checks"})
         if options.fmt == "md":
@@ -132,18 +168,21 @@ async def arun_file(source: str, settings: Settings, options: RunOptions) -> Bat
         else:
             out.write(json.dumps(record, ensure_ascii=False) + "\n")
         summary.drafted += 1
-        if not draft.meta.guard.passed:
-            summary.flagged += 1
+        summary.flagged += flagged
+        progress.update(done=1)
 
     def write_error(record: dict[str, Any]) -> None:
         errs.write(json.dumps(record, ensure_ascii=False) + "\n")
         summary.failed += 1
+        progress.update(failed=1)
         if not options.quiet:
             where = record.get("id") or record.get("where")
-            print(f"pmcomm: {where}: {record.get('field') or record['stage']}: {record['message']}",
-                  file=sys.stderr)
+            print(f"\npmcomm: {where}: {record.get('field') or record['stage']}: {record['message']}"
+                  if progress.tty else
+                  f"pmcomm: {where}: {record.get('field') or record['stage']}: {record['message']}", file=sys.stderr)
 
     async def worker() -> None:
+        nonlocal usage
         while True:
             job = await queue.get()
             if job is None:
@@ -151,6 +190,12 @@ async def arun_file(source: str, settings: Settings, options: RunOptions) -> Bat
             item, scenario = job
             if stop:
                 continue  # not attempted: stays out of both files, so a re-run picks it up
+            key = cache_key(fingerprint, drafter.prompts.version, scenario.content_hash()) if cache else ""
+            cached = cache.get(key) if cache else None
+            if cached is not None:
+                cached["id"] = scenario.id
+                write_record(scenario, cached, not cached["meta"]["guard"]["passed"])
+                continue
             try:
                 draft = await drafter.adraft(scenario)
             except (AuthenticationError, ConfigError) as exc:
@@ -158,9 +203,16 @@ async def arun_file(source: str, settings: Settings, options: RunOptions) -> Bat
                     stop.append(str(exc))
                 continue
             except PmcommError as exc:
+                spent = getattr(exc, "usage", None)
+                if isinstance(spent, Usage):
+                    usage = usage.add(spent)
                 write_error(error_record(item, item_id=scenario.id, stage="drafting", exc=exc))
                 continue
-            write_ok(item, scenario, draft)
+            usage = usage.add(draft.meta.usage)
+            record = output_record(draft, scenario.id or "")
+            if cache is not None and draft.meta.guard.passed:
+                cache.put(key, record)
+            write_record(scenario, record, not draft.meta.guard.passed)
 
     workers = [asyncio.create_task(worker()) for _ in range(concurrency)]
     try:
@@ -175,6 +227,7 @@ async def arun_file(source: str, settings: Settings, options: RunOptions) -> Bat
             if previous is not None:
                 if previous == scenario.content_hash()[:16]:
                     summary.skipped += 1
+                    progress.update(skipped=1)
                     continue
                 stale.add(scenario.id)  # edited since: drafted again, the old line removed at the end
             await queue.put((item, scenario))
@@ -184,14 +237,35 @@ async def arun_file(source: str, settings: Settings, options: RunOptions) -> Bat
         await asyncio.gather(*workers, return_exceptions=True)
         out.close()
         errs.close()
+        progress.close()
         await drafter.aclose()
+        if cache is not None:
+            summary.extra["cache"] = {"hits": cache.hits, "misses": cache.misses}
+            cache.close()
     if stale:
         compact(output)
     summary.stopped = stop[0] if stop else None
+    model = settings.model if drafter.backend != "offline" else "offline-templates"
+    summary.extra.update({
+        "usage": usage.model_dump(),
+        "estimated_cost_usd": estimate_cost(usage, model) if drafter.backend != "offline" else 0.0,
+        "model": model, "engine": settings.engine if drafter.backend != "offline" else "offline",
+        "prompt_version": drafter.prompts.version, "wall_s": round(time.monotonic() - started, 3),
+        "output": str(output), "errors": str(errors_path),
+    })
+    if options.summary and options.fmt == "jsonl":
+        summary_path(output).write_text(json.dumps(summary.as_dict(), ensure_ascii=False, indent=1) + "\n",
+                                        encoding="utf-8")
     if not options.quiet:
+        cost = summary.extra["estimated_cost_usd"]
+        cost_text = "n/a (model not in prompts/prices.yaml)" if cost is None else f"${cost:.4f}"
         print(f"pmcomm: drafted {summary.drafted}, skipped {summary.skipped} (already done), failed "
               f"{summary.failed}, flagged by the guard {summary.flagged} → {output}"
               + (f" (errors: {errors_path})" if summary.failed else ""), file=sys.stderr)
+        if drafter.backend != "offline":
+            hits = summary.extra.get("cache", {}).get("hits", 0)
+            print(f"pmcomm: tokens in {usage.input_tokens}, out {usage.output_tokens} over {usage.calls} calls; "
+                  f"estimated cost {cost_text}; cache hits {hits}", file=sys.stderr)
     return summary
 
 
