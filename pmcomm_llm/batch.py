@@ -13,7 +13,7 @@ import json
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, AsyncIterator, Callable, Iterable, Iterator
+from typing import Any, Iterable, Iterator
 
 from pmcomm_llm.chain import Drafter, run_sync
 from pmcomm_llm.draft import Draft
@@ -325,22 +325,3 @@ def render_markdown(record: dict[str, Any]) -> str:
     lines += [draft["body"], "", f"*Next step:* {draft['next_step']}  ",
               f"*Backend:* {meta['backend']} / {meta['model']} · prompt {meta['prompt_version']} · guard {guard}", ""]
     return "\n".join(lines)
-
-
-async def iterate_results(pending: AsyncIterator[ItemResult]) -> AsyncIterator[ItemResult]:  # pragma: no cover
-    async for result in pending:
-        yield result
-
-
-def summarise(results: Iterable[ItemResult], *, on_each: Callable[[ItemResult], None] | None = None) -> BatchSummary:
-    summary = BatchSummary()
-    for r in results:
-        if on_each:
-            on_each(r)
-        if r.draft is not None:
-            summary.drafted += 1
-            if not r.draft.meta.guard.passed:
-                summary.flagged += 1
-        else:
-            summary.failed += 1
-    return summary

@@ -11,6 +11,7 @@ import string
 from functools import cache, cached_property
 from typing import Any
 
+from langchain_core.messages import HumanMessage, SystemMessage
 from langchain_core.prompts import ChatPromptTemplate
 from pydantic import BaseModel, ConfigDict, ValidationError
 
@@ -159,6 +160,7 @@ class PromptSet:
         self._check_variables()
         self.version = content_hash("prompts", self.FILES)
         self._chat_prompts: dict[tuple[str, str, str, str], ChatPromptTemplate] = {}
+        self._system_texts: dict[tuple[Any, ...], str] = {}
 
     def _check_variables(self) -> None:
         for name, template, allowed in (("draft.yaml:system", self.draft.system, _SYSTEM_VARS),
@@ -183,32 +185,42 @@ class PromptSet:
     def files(self) -> list[str]:
         return [str(data_dir("prompts") / f) for f in self.FILES]
 
-    def chat_prompt(self, kind: str, channel: str, language: str, tone: str = "formal",
-                    max_chars: int | None = None) -> ChatPromptTemplate:
-        """The drafting prompt for one kind × channel × language, with the fixed parts filled in."""
-        key = (kind, channel, language, f"{tone}:{max_chars}")
-        cached = self._chat_prompts.get(key)
-        if cached is not None:
-            return cached
+    def _fixed(self, kind: str, channel: str, language: str, tone: str, max_chars: int | None) -> dict[str, str]:
+        """The system template's values for one kind × channel × language (no per-scenario data)."""
         side = "en" if language == "en" else "zh"
         cat = self.catalogue
-        principles = "\n".join(f"- {pid}: {getattr(p, side)}" for pid, p in cat.principles.items())
-        checklist = "\n".join(f"- {item}" for item in getattr(cat.situations[Kind(kind)], side))
-        fixed = {
+        return {
             "kind_goal": self.draft.kind_goals[Kind(kind)],
             "language_name": cat.languages[language].name,
             "language_style": cat.languages[language].style,
             "channel_rules": cat.channels[channel].rules,
             "max_chars": str(max_chars or cat.max_chars(channel, language)),
             "tone_rules": cat.tones[tone],
-            "principles": principles,
-            "checklist": checklist,
+            "principles": "\n".join(f"- {pid}: {getattr(p, side)}" for pid, p in cat.principles.items()),
+            "checklist": "\n".join(f"- {item}" for item in getattr(cat.situations[Kind(kind)], side)),
         }
-        prompt = ChatPromptTemplate.from_messages(
-            [("system", self.draft.system), ("human", self.draft.user)], template_format="f-string"
-        ).partial(**fixed)
-        self._chat_prompts[key] = prompt
-        return prompt
+
+    def chat_prompt(self, kind: str, channel: str, language: str, tone: str = "formal",
+                    max_chars: int | None = None) -> ChatPromptTemplate:
+        """The drafting prompt for one kind × channel × language as a LangChain template, fixed parts filled."""
+        key = (kind, channel, language, f"{tone}:{max_chars}")
+        cached = self._chat_prompts.get(key)
+        if cached is None:
+            cached = ChatPromptTemplate.from_messages(
+                [("system", self.draft.system), ("human", self.draft.user)], template_format="f-string"
+            ).partial(**self._fixed(kind, channel, language, tone, max_chars))
+            self._chat_prompts[key] = cached
+        return cached
+
+    def system_text(self, scenario: Scenario) -> str:
+        """The rendered system message; the same for every scenario of one kind × channel × language."""
+        assert scenario.language is not None
+        key = (scenario.kind.value, scenario.channel, scenario.language, scenario.tone, scenario.max_chars)
+        text = self._system_texts.get(key)
+        if text is None:
+            text = render_strict(self.draft.system, **self._fixed(*key))
+            self._system_texts[key] = text
+        return text
 
     def prompt_for(self, scenario: Scenario) -> ChatPromptTemplate:
         assert scenario.language is not None
@@ -225,11 +237,13 @@ class PromptSet:
                 "internal_notes": notes, "client_message": client}
 
     def messages(self, scenario: Scenario) -> list[Any]:
-        """The rendered chat messages for a scenario (LangChain message objects)."""
-        try:
-            return self.prompt_for(scenario).format_messages(**self.user_variables(scenario))
-        except KeyError as exc:
-            raise PromptError(f"drafting template variable {exc} has no value") from None
+        """The rendered chat messages for a scenario (LangChain message objects).
+
+        Rendered with the same f-string rules as :meth:`chat_prompt` (a test holds the two equal), without
+        LangChain's per-call template machinery: a batch renders thousands of these.
+        """
+        user = render_strict(self.draft.user, **self.user_variables(scenario))
+        return [SystemMessage(self.system_text(scenario)), HumanMessage(user)]
 
     def reask_message(self, which: str, errors: list[str]) -> str:
         template = getattr(self.reask, which)

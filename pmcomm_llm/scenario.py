@@ -177,13 +177,17 @@ class Scenario(BaseModel):
         return list(self.facts.dates.values()) + [m.date for m in self.facts.milestones]
 
     def content_hash(self) -> str:
-        """Hash of the content (not the id): an edited scenario hashes differently."""
-        payload = self.model_dump(mode="json", exclude={"id"}, exclude_none=True)
-        blob = json.dumps(payload, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
-        return hashlib.sha256(blob.encode()).hexdigest()
+        """Hash of the content (not the id): an edited scenario hashes differently. Computed once."""
+        return self.derived("content_hash", _content_hash)
 
     def offer(self, offer_id: str) -> Offer | None:
         return next((o for o in self.offers if o.id == offer_id), None)
+
+
+def _content_hash(scenario: Scenario) -> str:
+    payload = scenario.model_dump(mode="json", exclude={"id"}, exclude_none=True)
+    blob = json.dumps(payload, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+    return hashlib.sha256(blob.encode()).hexdigest()
 
 
 @cache

@@ -28,6 +28,16 @@ def test_every_prompt_renders_for_every_kind_language_channel(kind, language, ch
     assert data["situation"] in user
 
 
+@pytest.mark.parametrize(("kind", "language", "channel"), list(itertools.product(KINDS, LANGUAGES, CHANNELS)))
+def test_fast_rendering_equals_the_langchain_template(kind, language, channel, example):
+    prompts = load_prompts()
+    data = example(kind)
+    data.update(language=language, channel=channel)
+    scenario = parse_scenario(data)
+    via_langchain = prompts.prompt_for(scenario).format_messages(**prompts.user_variables(scenario))
+    assert [(m.type, m.content) for m in prompts.messages(scenario)] == [(m.type, m.content) for m in via_langchain]
+
+
 def test_internal_notes_and_client_message_are_fenced_off(example):
     prompts = load_prompts()
     data = example("decline_request")
