@@ -329,13 +329,15 @@ class Drafter:
                                    self.prompts.reask_message("guard_violation", report.messages()))
 
     def draft(self, scenario: Scenario | dict[str, Any]) -> Draft:
-        """Synchronous :meth:`adraft` (works in scripts and in Jupyter)."""
+        """Synchronous :meth:`adraft` (works in scripts and in Jupyter; offline needs no event loop)."""
+        coro = self.adraft(scenario)
         if self.backend == "offline":
-            if not isinstance(scenario, Scenario):
-                scenario = parse_scenario(scenario)
-            announce_offline()
-            return self.draft_offline(scenario)
-        return run_sync(self.adraft(scenario))
+            try:
+                coro.send(None)
+            except StopIteration as done:
+                return done.value
+            raise RuntimeError("the offline drafter awaited something")  # pragma: no cover
+        return run_sync(coro)
 
     def runnable(self) -> Runnable[Any, Draft]:
         """This drafter as a LangChain Runnable (scenario or dict in, :class:`Draft` out) for composition."""

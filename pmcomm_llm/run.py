@@ -18,7 +18,7 @@ from typing import Any
 
 from pmcomm_llm.batch import BatchSummary, InputItem, error_record, output_record, prepare, read_items, \
     render_markdown
-from pmcomm_llm.chain import Drafter
+from pmcomm_llm.chain import OFFLINE_MODEL, Drafter
 from pmcomm_llm.draft import Draft
 from pmcomm_llm.errors import AuthenticationError, ConfigError, PmcommError
 from pmcomm_llm.scenario import Scenario
@@ -245,7 +245,7 @@ async def arun_file(source: str, settings: Settings, options: RunOptions) -> Bat
     if stale:
         compact(output)
     summary.stopped = stop[0] if stop else None
-    model = settings.model if drafter.backend != "offline" else "offline-templates"
+    model = settings.model if drafter.backend != "offline" else OFFLINE_MODEL
     summary.extra.update({
         "usage": usage.model_dump(),
         "estimated_cost_usd": estimate_cost(usage, model) if drafter.backend != "offline" else 0.0,
