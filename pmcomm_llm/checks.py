@@ -161,6 +161,17 @@ def _leak_phrases(scenario: Scenario) -> _LeakPhrases:
     return _LeakPhrases(tuple(quantities), frozenset(en_phrases), frozenset(en_names), frozenset(zh_phrases))
 
 
+def _merge_spans(text: str, spans: list[tuple[int, int, str]]) -> list[tuple[int, int, str]]:
+    """Overlapping matches (character n-grams of one leaked phrase) become one span: the phrase itself."""
+    merged: list[tuple[int, int, str]] = []
+    for start, end, _ in sorted(spans):
+        if merged and start <= merged[-1][1]:
+            start = merged[-1][0]
+            end = max(end, merged.pop()[1])
+        merged.append((start, end, text[start:end]))
+    return merged
+
+
 def _quantity_key(m: Mention) -> tuple[str, object]:
     if m.kind == "duration":
         return (m.kind, m.value[0])  # type: ignore[index]
@@ -205,7 +216,7 @@ def internal_leak(candidate: Candidate, scenario: Scenario) -> CheckResult:
             found.append((start, start + len(phrase), phrase))
     if not found:
         return _ok("internal_leak")
-    found.sort()
+    found = _merge_spans(text, found)
     return _fail("internal_leak", found,
                  "reveals internal notes: " + ", ".join(dict.fromkeys(t for _, _, t in found))
                  + ". Internal notes are context for you only; remove these details.")
