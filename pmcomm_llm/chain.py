@@ -43,8 +43,19 @@ def draft_schema() -> dict[str, Any]:
 
 
 
-def run_sync(coro: Coroutine[Any, Any, T]) -> T:
-    """Run a coroutine from sync code, also inside Jupyter where a loop is already running."""
+def run_sync(coro: Coroutine[Any, Any, T], *, loop_free: bool = False) -> T:
+    """Run a coroutine from sync code, also inside Jupyter where a loop is already running.
+
+    ``loop_free``: the caller knows the coroutine never awaits (offline drafting, evaluation without a
+    judge), so it is driven to completion directly, with no event loop or thread to start.
+    """
+    if loop_free:
+        try:
+            coro.send(None)
+        except StopIteration as done:
+            return done.value
+        coro.close()
+        raise RuntimeError("a coroutine expected to finish at once awaited something")
     try:
         asyncio.get_running_loop()
     except RuntimeError:
@@ -330,14 +341,7 @@ class Drafter:
 
     def draft(self, scenario: Scenario | dict[str, Any]) -> Draft:
         """Synchronous :meth:`adraft` (works in scripts and in Jupyter; offline needs no event loop)."""
-        coro = self.adraft(scenario)
-        if self.backend == "offline":
-            try:
-                coro.send(None)
-            except StopIteration as done:
-                return done.value
-            raise RuntimeError("the offline drafter awaited something")  # pragma: no cover
-        return run_sync(coro)
+        return run_sync(self.adraft(scenario), loop_free=self.backend == "offline")
 
     def runnable(self) -> Runnable[Any, Draft]:
         """This drafter as a LangChain Runnable (scenario or dict in, :class:`Draft` out) for composition."""

@@ -141,14 +141,8 @@ async def aevaluate(draft: Any, scenario: Scenario | dict[str, Any], *, judge: A
 def evaluate(draft: Any, scenario: Scenario | dict[str, Any], *, judge: Any = None,
              rubric: Rubric | None = None, draft_id: str | None = None) -> Evaluation:
     """Synchronous :func:`aevaluate`. Without a judge it is pure, deterministic and fast (no event loop)."""
-    coro = aevaluate(draft, scenario, judge=judge, rubric=rubric, draft_id=draft_id)
-    if judge is None:
-        try:
-            coro.send(None)
-        except StopIteration as done:
-            return done.value
-        raise RuntimeError("evaluation without a judge awaited something")  # pragma: no cover
-    return run_sync(coro)
+    return run_sync(aevaluate(draft, scenario, judge=judge, rubric=rubric, draft_id=draft_id),
+                    loop_free=judge is None)
 
 
 async def aevaluate_many(records: Iterable[DraftRecord], scenarios: dict[str, Scenario], *, judge: Any = None,
