@@ -21,7 +21,7 @@ from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, System
 from langchain_core.runnables import Runnable, RunnableLambda
 from pydantic import BaseModel, ValidationError
 
-from pmcomm_llm.draft import Draft, DraftContent, DraftMeta, GuardOutcome, Usage
+from pmcomm_llm.draft import Draft, DraftContent, DraftMeta, Usage
 from pmcomm_llm.errors import ConfigError, DraftRetryError, OutputTruncatedError
 from pmcomm_llm.guard import check_draft
 from pmcomm_llm.offline import announce_offline, offline_content
@@ -155,9 +155,6 @@ class StructuredModel:
         payload.pop("stream", None)
         return payload
 
-    def parse(self, raw_text: str) -> Any:
-        return self.output.model_validate_json(raw_text)
-
     async def call(self, messages: list[BaseMessage]) -> Attempt:
         """One model call (with transient retries). Invalid output is returned as an error, not raised."""
         s = self.settings
@@ -272,8 +269,7 @@ class Drafter:
         except ValidationError as exc:
             raise DraftRetryError("the model did not return a valid draft", n_attempts=1, last_raw=raw_text,
                                   usage=Usage().add(usage), last_error="; ".join(_validation_errors(exc))) from None
-        report = check_draft(content, scenario)
-        guard = GuardOutcome(passed=report.passed, violations=[v.as_dict() for v in report.violations])
+        guard = check_draft(content, scenario).outcome()
         meta = self._meta(scenario, usage=Usage().add(usage), attempts=1, guard=guard, latency_ms=latency_ms)
         return Draft.from_content(content, meta)
 
@@ -295,8 +291,7 @@ class Drafter:
         """The deterministic draft, guarded like any other."""
         start = time.perf_counter()
         content = offline_content(scenario, self.prompts)
-        report = check_draft(content, scenario)
-        guard = GuardOutcome(passed=report.passed, violations=[v.as_dict() for v in report.violations])
+        guard = check_draft(content, scenario).outcome()
         meta = self._meta(scenario, latency_ms=(time.perf_counter() - start) * 1000, attempts=1, guard=guard)
         return Draft.from_content(content, meta)
 
@@ -330,8 +325,7 @@ class Drafter:
                 continue
             report = check_draft(attempt.content, scenario)
             if report.passed or guard_reasks >= budget:
-                guard = GuardOutcome(passed=report.passed, reasks=guard_reasks,
-                                     violations=[v.as_dict() for v in report.violations])
+                guard = report.outcome(reasks=guard_reasks)
                 meta = self._meta(scenario, usage=usage, attempts=attempts, guard=guard,
                                   latency_ms=(time.perf_counter() - start) * 1000)
                 return Draft.from_content(attempt.content, meta)

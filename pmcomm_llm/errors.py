@@ -12,7 +12,6 @@ __all__ = [
     "AuthenticationError",
     "ConfigError",
     "DraftRetryError",
-    "GuardViolationError",
     "InputFileError",
     "OutputTruncatedError",
     "PmcommError",
@@ -90,10 +89,3 @@ class DraftRetryError(PmcommError):
         super().__init__(f"{message} after {n_attempts} attempt(s)"
                          + (f": {last_error}" if last_error else ""))
 
-
-class GuardViolationError(PmcommError):
-    """Raised only when a caller asks for strict mode; by default a violating draft is returned flagged."""
-
-    def __init__(self, message: str, *, draft: Any) -> None:
-        self.draft = draft
-        super().__init__(message)

@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from pmcomm_llm.checks import SAFETY_CHECKS, Candidate, CheckResult
+from pmcomm_llm.draft import GuardOutcome
 from pmcomm_llm.scenario import Scenario
 
 __all__ = ["GuardReport", "check_draft"]
@@ -23,6 +24,10 @@ class GuardReport:
     @property
     def passed(self) -> bool:
         return not self.violations
+
+    def outcome(self, reasks: int = 0) -> GuardOutcome:
+        """What a draft's ``meta.guard`` records: the verdict, the re-asks spent and every violation."""
+        return GuardOutcome(passed=self.passed, reasks=reasks, violations=[v.as_dict() for v in self.violations])
 
     def messages(self) -> list[str]:
         """One line per violation, with its evidence: what the re-ask tells the model."""

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import string
-from functools import cache, cached_property
+from functools import cache
 from typing import Any
 
 from langchain_core.messages import HumanMessage, SystemMessage
@@ -16,7 +16,7 @@ from langchain_core.prompts import ChatPromptTemplate
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from pmcomm_llm.errors import PromptError
-from pmcomm_llm.resources import content_hash, data_dir, load_yaml
+from pmcomm_llm.resources import content_hash, load_yaml
 from pmcomm_llm.scenario import Kind, Scenario
 
 __all__ = ["PromptSet", "load_prompts", "render_strict"]
@@ -180,10 +180,6 @@ class PromptSet:
                 holder = self.catalogue.situations if part == "situations" else self.draft.kind_goals
                 if kind not in holder:
                     raise PromptError(f"{part} has no entry for kind {kind.value!r}")
-
-    @cached_property
-    def files(self) -> list[str]:
-        return [str(data_dir("prompts") / f) for f in self.FILES]
 
     def _fixed(self, kind: str, channel: str, language: str, tone: str, max_chars: int | None) -> dict[str, str]:
         """The system template's values for one kind × channel × language (no per-scenario data)."""

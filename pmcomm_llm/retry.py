@@ -103,7 +103,7 @@ def provider_error(exc: BaseException, *, model: str, base_url: str | None) -> E
         return ProviderError(f"{where} did not answer in time (timeout); raise PMCOMM_TIMEOUT or retry later")
     if isinstance(exc, httpx2.HTTPError):
         return ProviderError(f"could not connect to {where}; check the base URL and the network")
-    if isinstance(exc, openai.APIStatusError) and not isinstance(exc, openai.APITimeoutError):
+    if isinstance(exc, openai.APIStatusError):
         return _from_status(exc.status_code, _provider_message(exc), where, model)
     if isinstance(exc, openai.APITimeoutError):
         return ProviderError(f"{where} did not answer in time (timeout); raise PMCOMM_TIMEOUT or retry later")

@@ -19,7 +19,6 @@ from typing import Any
 from pmcomm_llm.batch import BatchSummary, InputItem, error_record, output_record, prepare, read_items, \
     render_markdown
 from pmcomm_llm.chain import OFFLINE_MODEL, Drafter
-from pmcomm_llm.draft import Draft
 from pmcomm_llm.errors import AuthenticationError, ConfigError, PmcommError
 from pmcomm_llm.scenario import Scenario
 from pmcomm_llm.settings import Settings
@@ -156,11 +155,14 @@ async def arun_file(source: str, settings: Settings, options: RunOptions) -> Bat
     stop: list[str] = []
     stale: set[str] = set()
 
-    def write_record(scenario: Scenario, record: dict[str, Any], flagged: bool) -> None:
+    def write_record(scenario: Scenario, record: dict[str, Any]) -> None:
         if options.evaluate:
+            from pmcomm_llm.checks import Candidate
             from pmcomm_llm.evaluation import evaluate
 
-            verdict = evaluate(Draft.model_validate({**record["draft"], "meta": record["meta"]}), scenario)
+            d = record["draft"]
+            candidate = Candidate(d["subject"], d["body"], tuple(a["offer_id"] for a in d["alternatives"]))
+            verdict = evaluate(candidate, scenario, draft_id=scenario.id)
             record["evaluation"] = verdict.model_dump(mode="json", include={"score", "passed", "blocking_failures",
                                                                             "checks"})
         if options.fmt == "md":
@@ -168,7 +170,7 @@ async def arun_file(source: str, settings: Settings, options: RunOptions) -> Bat
         else:
             out.write(json.dumps(record, ensure_ascii=False) + "\n")
         summary.drafted += 1
-        summary.flagged += flagged
+        summary.flagged += not record["meta"]["guard"]["passed"]
         progress.update(done=1)
 
     def write_error(record: dict[str, Any]) -> None:
@@ -194,7 +196,7 @@ async def arun_file(source: str, settings: Settings, options: RunOptions) -> Bat
             cached = cache.get(key) if cache else None
             if cached is not None:
                 cached["id"] = scenario.id
-                write_record(scenario, cached, not cached["meta"]["guard"]["passed"])
+                write_record(scenario, cached)
                 continue
             try:
                 draft = await drafter.adraft(scenario)
@@ -212,7 +214,7 @@ async def arun_file(source: str, settings: Settings, options: RunOptions) -> Bat
             record = output_record(draft, scenario.id or "")
             if cache is not None and draft.meta.guard.passed:
                 cache.put(key, record)
-            write_record(scenario, record, not draft.meta.guard.passed)
+            write_record(scenario, record)
 
     workers = [asyncio.create_task(worker()) for _ in range(concurrency)]
     try:

@@ -180,9 +180,6 @@ class Scenario(BaseModel):
         """Hash of the content (not the id): an edited scenario hashes differently. Computed once."""
         return self.derived("content_hash", _content_hash)
 
-    def offer(self, offer_id: str) -> Offer | None:
-        return next((o for o in self.offers if o.id == offer_id), None)
-
 
 def _content_hash(scenario: Scenario) -> str:
     payload = scenario.model_dump(mode="json", exclude={"id"}, exclude_none=True)
