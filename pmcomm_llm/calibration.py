@@ -16,15 +16,31 @@ from pmcomm_llm.rubric import Rubric, load_rubric
 
 __all__ = ["GOLDEN_SETS", "calibrate", "golden_set", "render_calibration"]
 
-GOLDEN_SETS = {"dev": "golden/drafts.jsonl", "holdout": "golden/holdout/drafts.jsonl"}
+GOLDEN_SETS = {
+    "corpus-dev": ("corpus/dev.jsonl", "corpus/scenarios.json"),
+    "corpus-holdout": ("corpus/holdout.jsonl", "corpus/scenarios.json"),
+    "dev": ("golden/drafts.jsonl", "golden/scenarios.json"),
+    "holdout": ("golden/holdout/drafts.jsonl", "golden/scenarios.json"),
+}
+"""Labelled sets (``evals/``): the independent corpus (tune on ``corpus-dev`` only; ``corpus-holdout`` is the
+honest measurement) and the first golden sets, kept as regression sets."""
 
 
 def golden_set(name: str) -> tuple[list[DraftRecord], dict[str, Any]]:
-    """The labelled drafts of one golden set and the scenarios they answer."""
+    """The labelled drafts of one set and the scenarios they answer."""
     root = data_dir("evals")
     if name not in GOLDEN_SETS:
         raise ValueError(f"unknown golden set {name!r}; choose from {', '.join(GOLDEN_SETS)}")
-    return load_draft_records(root / GOLDEN_SETS[name]), load_scenarios(root / "golden" / "scenarios.json")
+    drafts, scenarios = GOLDEN_SETS[name]
+    return load_draft_records(root / drafts), load_scenarios(root / scenarios)
+
+
+def _auc(good: list[float], flawed: list[float]) -> float | None:
+    """P(a good draft scores above a flawed one), ties counting half: how well the score ranks drafts."""
+    if not good or not flawed:
+        return None
+    wins = sum(1.0 if g > f else 0.5 if g == f else 0.0 for g in good for f in flawed)
+    return round(wins / (len(good) * len(flawed)), 3)
 
 
 def _kappa(pairs: list[tuple[bool, bool]]) -> float | None:
@@ -51,6 +67,7 @@ async def _acalibrate(records: list[DraftRecord], scenarios: dict[str, Any], rub
     judge_pairs: dict[str, list[tuple[bool, bool]]] = {}
     good_pass = good = flawed_fail = flawed = 0
     misses: dict[str, list[str]] = {}
+    scores: dict[bool, list[float]] = {True: [], False: []}
     for r in records:
         labels = set(r.labels or [])
         evaluation = await aevaluate(r, scenarios[r.scenario_id], judge=judge, rubric=rubric)
@@ -67,6 +84,7 @@ async def _acalibrate(records: list[DraftRecord], scenarios: dict[str, Any], rub
             c[key] += 1
             if key in ("fp", "fn"):
                 misses.setdefault(check["id"], []).append(f"{key}:{r.draft_id}")
+        scores[not labels].append(evaluation.score)
         if labels:
             flawed += 1
             flawed_fail += not evaluation.passed
@@ -76,12 +94,16 @@ async def _acalibrate(records: list[DraftRecord], scenarios: dict[str, Any], rub
     checks = []
     for cid, c in counts.items():
         p, rcl, f1 = _prf(c["tp"], c["fp"], c["fn"])
+        negatives = c["fp"] + c["tn"]
         checks.append({"id": cid, **c, "support": c["tp"] + c["fn"], "precision": p, "recall": rcl, "f1": f1,
+                       "false_flag_rate": round(c["fp"] / negatives, 3) if negatives else 0.0,
                        "misses": misses.get(cid, [])})
     judged = [{"id": cid, "n": len(p), "agreement": round(sum(a == b for a, b in p) / len(p), 3),
                "kappa": _kappa(p)} for cid, p in judge_pairs.items()]
     return {"drafts": len(records), "checks": checks, "judge": judged,
-            "separation": {"good": good, "good_passed": good_pass, "flawed": flawed, "flawed_failed": flawed_fail}}
+            "separation": {"good": good, "good_passed": good_pass, "flawed": flawed, "flawed_failed": flawed_fail,
+                           "good_pass_rate": round(good_pass / good, 3) if good else None,
+                           "auc": _auc(scores[True], scores[False])}}
 
 
 def calibrate(records: list[DraftRecord], scenarios: dict[str, Any], *, rubric: Rubric | None = None,
@@ -93,10 +115,10 @@ def calibrate(records: list[DraftRecord], scenarios: dict[str, Any], *, rubric: 
 def render_calibration(result: dict[str, Any], title: str = "") -> str:
     lines = [title] if title else []
     lines.append(f"{'check':26s} {'support':>7s} {'tp':>4s} {'fp':>4s} {'fn':>4s} {'precision':>9s} "
-                 f"{'recall':>7s} {'F1':>6s}")
+                 f"{'recall':>7s} {'F1':>6s} {'false flags':>11s}")
     for c in result["checks"]:
         lines.append(f"{c['id']:26s} {c['support']:7d} {c['tp']:4d} {c['fp']:4d} {c['fn']:4d} "
-                     f"{c['precision']:9.2f} {c['recall']:7.2f} {c['f1']:6.2f}")
+                     f"{c['precision']:9.2f} {c['recall']:7.2f} {c['f1']:6.2f} {c['false_flag_rate']:11.1%}")
     if result["judge"]:
         lines.append("")
         lines.append(f"{'judge criterion':26s} {'n':>4s} {'agreement':>9s} {'kappa':>6s}")
@@ -105,6 +127,7 @@ def render_calibration(result: dict[str, Any], title: str = "") -> str:
             lines.append(f"{j['id']:26s} {j['n']:4d} {j['agreement']:9.2f} {kappa:>6s}")
     s = result["separation"]
     lines.append("")
+    auc = "-" if s.get("auc") is None else f"{s['auc']:.3f}"
     lines.append(f"{result['drafts']} drafts: {s['good_passed']}/{s['good']} good drafts pass, "
-                 f"{s['flawed_failed']}/{s['flawed']} flawed drafts fail")
+                 f"{s['flawed_failed']}/{s['flawed']} flawed drafts fail; score AUC {auc}")
     return "\n".join(lines)
