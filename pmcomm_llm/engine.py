@@ -29,6 +29,14 @@ _FENCE = re.compile(r"^\s*```(?:json)?\s*(.*?)\s*```\s*$", re.S)
 _SYSTEM, _USER = "\u0000system\u0000", "\u0000user\u0000"
 
 
+def _chat_url(base_url: str) -> str:
+    """``base_url`` + ``/chat/completions``, keeping its query string (Azure's ``?api-version=``) at the end."""
+    from urllib.parse import urlsplit, urlunsplit
+
+    parts = urlsplit(base_url)
+    return urlunsplit(parts._replace(path=parts.path.rstrip("/") + "/chat/completions"))
+
+
 class HttpModel:
     """A structured-output model over plain HTTP, with the same contract as :class:`StructuredModel`."""
 
@@ -39,7 +47,7 @@ class HttpModel:
         template = structured.request_body([SystemMessage(_SYSTEM), HumanMessage(_USER)])
         self._template = {k: v for k, v in template.items() if k != "messages"}
         s = self.settings
-        self.url = (s.base_url or "https://api.openai.com/v1").rstrip("/") + "/chat/completions"
+        self.url = _chat_url(s.base_url or "https://api.openai.com/v1")
         key = s.api_key.get_secret_value() if s.api_key else None
         if key is None and not s.base_url:
             raise ConfigError("no API key: set OPENAI_API_KEY (or PMCOMM_API_KEY), or set OPENAI_BASE_URL for "

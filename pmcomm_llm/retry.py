@@ -96,7 +96,9 @@ class _Backoff:
 
 def provider_error(exc: BaseException, *, model: str, base_url: str | None) -> Exception:
     """Turn a final provider failure into our error, naming what to fix. Never includes the key."""
-    where = base_url or "the OpenAI API"
+    from pmcomm_llm.settings import redact_url
+
+    where = redact_url(base_url) or "the OpenAI API"
     if isinstance(exc, HTTPFailure):
         return _from_status(exc.status_code, exc.provider_message(), where, model)
     if isinstance(exc, httpx2.TimeoutException):

@@ -42,6 +42,28 @@ __all__ = [
 ]
 
 
+MAX_TEXT_CHARS = 20_000
+"""Longest single text field: a scenario is a brief, not a document (a 20 MB ``situation`` went to the model)."""
+MAX_SCENARIO_CHARS = 100_000
+"""All text of one scenario together."""
+ID_PATTERN = r"^[^\x00-\x1f\x7f\u2028\u2029]+$"
+"""Ids are one printable line: a newline in an id breaks Markdown output and log lines."""
+
+
+def _measure(value: Any, path: str, total: list[int]) -> None:
+    if isinstance(value, str):
+        if len(value) > MAX_TEXT_CHARS:
+            raise ValueError(f"{path}: {len(value):,} characters is more than the {MAX_TEXT_CHARS:,} a text field "
+                             "may hold; summarise it")
+        total[0] += len(value)
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            _measure(item, f"{path}.{key}" if path else str(key), total)
+    elif isinstance(value, list):
+        for i, item in enumerate(value):
+            _measure(item, f"{path}[{i}]", total)
+
+
 class Kind(StrEnum):
     decline_request = "decline_request"
     cancel_project = "cancel_project"
@@ -103,7 +125,7 @@ class Scenario(BaseModel):
 
     model_config = _STRICT
 
-    id: str | None = Field(None, min_length=1, max_length=200)
+    id: str | None = Field(None, min_length=1, max_length=200, pattern=ID_PATTERN)
     kind: Kind
     language: Language | None = None
     channel: Channel = "email"
@@ -127,6 +149,17 @@ class Scenario(BaseModel):
         if key not in self._derived:
             self._derived[key] = factory(self)
         return self._derived[key]
+
+    @model_validator(mode="before")
+    @classmethod
+    def _within_limits(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            total = [0]
+            _measure(data, "", total)
+            if total[0] > MAX_SCENARIO_CHARS:
+                raise ValueError(f"(scenario): its text adds up to {total[0]:,} characters, more than the "
+                                 f"{MAX_SCENARIO_CHARS:,} one scenario may hold")
+        return data
 
     @field_validator("offers", mode="before")
     @classmethod
@@ -232,6 +265,8 @@ def _plain(err: dict[str, Any]) -> tuple[str, str]:
             loc, reason = msg.split(": ", 1)
         else:
             reason = msg
+    elif kind == "string_pattern_mismatch" and loc == "id":
+        reason = "must be one line of text: no newlines, tabs or other control characters"
     else:
         reason = _PLAIN.get(kind, err["msg"][0].lower() + err["msg"][1:])
     return loc or "(scenario)", reason
@@ -244,6 +279,8 @@ def parse_scenario(data: Any, *, index: int | str | None = None) -> Scenario:
         raise ScenarioError("a scenario must be a JSON object", index=index, item_id=item_id)
     try:
         return Scenario.model_validate(data)
+    except RecursionError:
+        raise ScenarioError("nested too deeply to be a scenario", index=index, item_id=item_id) from None
     except ValidationError as exc:
         problems = [_plain(e) for e in exc.errors()]
         reason = "; ".join(f"{field}: {why}" for field, why in problems)

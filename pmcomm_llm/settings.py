@@ -8,6 +8,7 @@ log line or an error message.
 from __future__ import annotations
 
 import os
+import re
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
@@ -23,6 +24,7 @@ __all__ = [
     "Backend",
     "Method",
     "Settings",
+    "redact_url",
 ]
 
 DEFAULT_MODEL = "gpt-4.1-mini"
@@ -60,6 +62,30 @@ _ENV: dict[str, tuple[str, ...]] = {
     "judge_api_key": ("PMCOMM_JUDGE_API_KEY",),
     "judge_base_url": ("PMCOMM_JUDGE_BASE_URL",),
 }
+
+
+_SECRET_PARAM = re.compile(r"(key|token|secret|signature|sig|password|passwd|auth|credential)", re.I)
+
+
+def redact_url(url: str | None) -> str | None:
+    """``url`` with credentials replaced by ``REDACTED``: user:password@ and query parameters that look like
+    keys (``?api-key=…``, ``token``, ``sig`` …). Applied before a URL is logged, stored or put in a message."""
+    if not url:
+        return url
+    from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return "(unparseable URL)"
+    netloc = parts.netloc
+    if "@" in netloc:
+        netloc = "REDACTED@" + netloc.rsplit("@", 1)[1]
+    query = parts.query
+    if query:
+        pairs = parse_qsl(query, keep_blank_values=True)
+        query = urlencode([(k, "REDACTED" if _SECRET_PARAM.search(k) else v) for k, v in pairs], safe="REDACTED")
+    return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
 
 
 class Settings(BaseModel):
@@ -129,14 +155,21 @@ class Settings(BaseModel):
         )
 
     def fingerprint(self) -> dict[str, Any]:
-        """What changes a model's output: used for cache keys and run summaries (no secrets)."""
+        """What changes a model's output: used for cache keys and run summaries (no secrets, not even in a URL)."""
         return {
             "model": self.model,
             "method": self.method,
             "temperature": self.temperature,
-            "base_url": self.base_url or "",
+            "base_url": redact_url(self.base_url) or "",
             "max_reasks": self.max_reasks,
         }
+
+    def __getstate__(self) -> dict[Any, Any]:
+        """Pickles (multiprocessing, caches, notebooks) never carry a key: an unpickled copy has none."""
+        state = super().__getstate__()
+        values = dict(state["__dict__"])
+        values["api_key"] = values["judge_api_key"] = None
+        return {**state, "__dict__": values}
 
 
 def _describe_source(field: str, overrides: dict[str, Any], environ: Any) -> str:
