@@ -7,26 +7,47 @@ from __future__ import annotations
 
 from typing import Any
 
-from pmcomm_llm.batch import ItemResult, adraft_many, draft_many
-from pmcomm_llm.chain import Drafter
-from pmcomm_llm.checks import Candidate, CheckResult
-from pmcomm_llm.draft import Draft, DraftContent, DraftMeta
-from pmcomm_llm.evaluation import Evaluation, aevaluate, evaluate, evaluate_many
-from pmcomm_llm.errors import (
-    AuthenticationError,
-    ConfigError,
-    DraftRetryError,
-    InputFileError,
-    OutputTruncatedError,
-    PmcommError,
-    PromptError,
-    ProviderError,
-    ScenarioError,
-)
-from pmcomm_llm.guard import GuardReport, check_draft
-from pmcomm_llm.prompts import load_prompts
-from pmcomm_llm.scenario import Scenario, parse_scenario
-from pmcomm_llm.settings import Settings
+from importlib import import_module
+from typing import TYPE_CHECKING
+
+# The submodule ``pmcomm_llm.draft`` shares its name with the function ``draft`` below: import it first, so a
+# later import of the submodule cannot replace the function on the package (it only sets the attribute once).
+from pmcomm_llm import draft as _draft_module  # noqa: F401
+
+# Public names → the module that defines them. They are imported on first use (PEP 562), so `pmcomm --help`,
+# `pmcomm validate` and a Ctrl-C during start-up do not pay for LangChain and the openai SDK.
+_EXPORTS = {
+    "ItemResult": "batch", "adraft_many": "batch", "draft_many": "batch",
+    "Drafter": "chain",
+    "Candidate": "checks", "CheckResult": "checks",
+    "Draft": "draft", "DraftContent": "draft", "DraftMeta": "draft",
+    "Evaluation": "evaluation", "aevaluate": "evaluation", "evaluate": "evaluation", "evaluate_many": "evaluation",
+    "AuthenticationError": "errors", "ConfigError": "errors", "DraftRetryError": "errors",
+    "EnvironmentFault": "errors", "InputFileError": "errors", "OutputFileError": "errors",
+    "OutputTruncatedError": "errors", "PmcommError": "errors", "PromptError": "errors", "ProviderError": "errors",
+    "ScenarioError": "errors",
+    "GuardReport": "guard", "check_draft": "guard",
+    "load_prompts": "prompts",
+    "Scenario": "scenario", "parse_scenario": "scenario",
+    "Settings": "settings",
+}
+
+if TYPE_CHECKING:  # pragma: no cover
+    from pmcomm_llm.batch import ItemResult, adraft_many, draft_many
+    from pmcomm_llm.chain import Drafter
+    from pmcomm_llm.scenario import Scenario
+    from pmcomm_llm.settings import Settings
+    from pmcomm_llm.draft import Draft
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'pmcomm_llm' has no attribute {name!r}")
+    value = getattr(import_module(f"pmcomm_llm.{module}"), name)
+    globals()[name] = value
+    return value
+
 
 __all__ = [
     "AuthenticationError",
@@ -38,9 +59,11 @@ __all__ = [
     "DraftMeta",
     "DraftRetryError",
     "Drafter",
+    "EnvironmentFault",
     "GuardReport",
     "InputFileError",
     "ItemResult",
+    "OutputFileError",
     "OutputTruncatedError",
     "PmcommError",
     "PromptError",

@@ -86,14 +86,23 @@ def _jsonl_items(lines: Iterable[tuple[int, bytes]], source: str) -> Iterator[In
         except json.JSONDecodeError as exc:
             yield InputItem(position, f"line {number}", error=f"not valid JSON ({exc.msg} at column {exc.colno})",
                             line=number)
+        except RecursionError:
+            yield InputItem(position, f"line {number}", error=_TOO_DEEP, line=number)
         else:
             yield InputItem(position, f"line {number}", data=data, line=number)
         position += 1
+    if position == 0:
+        raise InputFileError(f"{source}: holds no scenarios (only blank lines); expected one scenario per line")
+
+
+_TOO_DEEP = "nested too deeply to be a scenario (JSON nesting beyond what a scenario can hold)"
 
 
 def _json_items(text: str, source: str) -> Iterator[InputItem]:
     try:
         doc = json.loads(text)
+    except RecursionError:
+        raise InputFileError(f"{source}: {_TOO_DEEP}") from None
     except json.JSONDecodeError as exc:
         raise InputFileError(f"{source}: not valid JSON ({exc.msg} at line {exc.lineno}, column {exc.colno})"
                              ) from None
@@ -155,6 +164,10 @@ def _stream_json_array(path: Path) -> Iterator[InputItem]:
                 try:
                     obj, end = decoder.raw_decode(buf, pos)
                     break
+                except RecursionError:
+                    raise InputFileError(f"{path}: item {index + 1} is {_TOO_DEEP}; items before it were read, "
+                                         "fix it (or use JSON Lines, where one bad line does not stop the rest)"
+                                         ) from None
                 except json.JSONDecodeError as exc:
                     if not more():
                         raise InputFileError(f"{path}: item {index + 1} is not valid JSON ({exc.msg})") from None

@@ -38,9 +38,11 @@ from pmcomm_llm.chain import Drafter, run_sync
 from pmcomm_llm.errors import ConfigError, DraftRetryError, InputFileError, OutputTruncatedError, PmcommError, \
     ProviderError
 from pmcomm_llm.retry import call_with_retries, provider_error
-from pmcomm_llm.run import _Appender, compact, default_errors_path, load_done
+from pmcomm_llm.files import RunLock, atomic_write_text, refuse_foreign, refuse_same_file
+from pmcomm_llm.records import Appender, compact, scan_output
+from pmcomm_llm.run import default_errors_path
 from pmcomm_llm.scenario import Scenario
-from pmcomm_llm.settings import Settings
+from pmcomm_llm.settings import Settings, redact_url
 
 __all__ = [
     "DEFAULT_MAX_BYTES",
@@ -180,13 +182,7 @@ class BatchState(BaseModel):
         target = Path(path) if path is not None else self._path
         if target is None:
             raise ValueError("no path to save the batch state to")
-        target.parent.mkdir(parents=True, exist_ok=True)
-        tmp = target.with_name(target.name + ".tmp")
-        with tmp.open("w", encoding="utf-8") as handle:
-            handle.write(self.model_dump_json(indent=1))
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, target)
+        atomic_write_text(target, self.model_dump_json(indent=1))  # a private temp name per writer
         self._path = target
 
 
@@ -268,7 +264,7 @@ class _Api:
     def __init__(self, settings: Settings) -> None:
         key = _api_key(settings)
         self.settings = settings
-        self.where = settings.base_url or "the OpenAI API"
+        self.where = redact_url(settings.base_url) or "the OpenAI API"
         self.client = openai.AsyncOpenAI(api_key=key, base_url=settings.base_url, max_retries=0,
                                          timeout=settings.timeout)
         self.transfer_timeout = max(settings.timeout, _TRANSFER_TIMEOUT)
@@ -325,7 +321,16 @@ def _state_settings(state: BatchState, settings: Settings | None) -> Settings:
     return base.model_copy(update={"backend": "openai", "model": fp.get("model", base.model),
                                    "method": fp.get("method", base.method),
                                    "temperature": fp.get("temperature", base.temperature),
-                                   "base_url": fp.get("base_url") or None})
+                                   "base_url": _same_endpoint(base.base_url, fp.get("base_url"))})
+
+
+def _same_endpoint(current: str | None, stored: str | None) -> str | None:
+    """The state keeps the base URL redacted; the caller's own URL (with its credentials) when it is the same."""
+    from pmcomm_llm.settings import redact_url
+
+    if current and redact_url(current) == stored:
+        return current
+    return stored or None
 
 
 def _say(progress: Progress | None, message: str) -> None:
@@ -342,7 +347,7 @@ def _plan(source: str | Path, drafter: Drafter, output: Path, errors_path: Path,
     if max_requests < 1 or max_bytes < 1:
         raise ConfigError("max_requests and max_bytes must be positive")
     run_id = uuid.uuid4().hex[:12]
-    done = load_done(output)
+    done = scan_output(output).done
     requests_dir = _side_path(state_path, ".requests")
     requests_dir.mkdir(parents=True, exist_ok=True)
     for stale in requests_dir.glob("pmcomm-*.jsonl"):  # left by a run killed before its state was saved
@@ -351,7 +356,7 @@ def _plan(source: str | Path, drafter: Drafter, output: Path, errors_path: Path,
     from_stdin = origin == "-"
     input_path = _side_path(state_path, ".input.jsonl") if from_stdin else Path(origin).resolve()
     snapshot = input_path.open("w", encoding="utf-8") if from_stdin else None
-    errs = _Appender(errors_path, truncate=True)
+    errs = Appender(errors_path, truncate=True)
     chunks = _ChunkWriter(requests_dir, run_id, max_requests, max_bytes)
     counts = {"submitted": 0, "skipped": 0, "invalid": 0}
     try:
@@ -541,9 +546,25 @@ async def asubmit(source: str | Path, settings: Settings, output: str | Path, *,
     Invalid items go to the errors file at once; ids already in ``output`` with the same content hash are
     skipped. A state whose jobs are all collected is replaced by a new run.
     """
-    state, _ = await _asubmit(source, settings, output, errors=errors, state_path=state_path,
-                              max_requests=max_requests, max_bytes=max_bytes, progress=progress)
+    with _guarded(source, output, errors):
+        state, _ = await _asubmit(source, settings, output, errors=errors, state_path=state_path,
+                                  max_requests=max_requests, max_bytes=max_bytes, progress=progress)
     return state
+
+
+def _guarded(source: str | Path | None, output: str | Path, errors: str | Path | None) -> RunLock:
+    """Refuse paths that are the input or not ours, then hold the output's lock: one batch run per output."""
+    out = Path(output)
+    errs = Path(errors) if errors is not None else default_errors_path(out)
+    refuse_same_file(str(source) if source is not None else None, output=out, errors=errs)
+    lock = RunLock(out, "batch run").acquire()
+    try:
+        refuse_foreign(out, "output")
+        refuse_foreign(errs, "errors")
+    except BaseException:
+        lock.release()
+        raise
+    return lock
 
 
 def submit(source: str | Path, settings: Settings, output: str | Path, *, errors: str | Path | None = None,
@@ -748,6 +769,12 @@ async def acollect(state_path: str | Path, *, source: str | Path | None = None, 
     ``source`` overrides the input path kept in the state (e.g. when the input file was moved).
     """
     state = BatchState.load(state_path)
+    with _guarded(None, state.output, state.errors):
+        return await _acollect(state, source=source, settings=settings, progress=progress)
+
+
+async def _acollect(state: BatchState, *, source: str | Path | None, settings: Settings | None,
+                    progress: Progress | None) -> BatchSummary:
     s = _state_settings(state, settings)
     api = _Api(s)
     summary = BatchSummary()
@@ -759,9 +786,9 @@ async def acollect(state_path: str | Path, *, source: str | Path | None = None, 
             wanted = {cid: h for job in todo for cid, h in job.items.items()}
             scenarios = _rescan(source if source is not None and str(source) != "-" else state.input, wanted)
             drafter = Drafter(s)
-            done = load_done(output)
-            out = _Appender(output, truncate=False)
-            errs = _Appender(errors_path, truncate=False)
+            done = scan_output(output).done
+            out = Appender(output, truncate=False)
+            errs = Appender(errors_path, truncate=False)
             stale = False
             try:
                 for job in todo:
@@ -784,8 +811,8 @@ async def acollect(state_path: str | Path, *, source: str | Path | None = None, 
 
 
 async def _collect_job(api: _Api, job: BatchJob, scenarios: dict[str, tuple[InputItem, Scenario]],
-                       drafter: Drafter, prompt_version: str, done: dict[str, str], out: _Appender,
-                       errs: _Appender, summary: BatchSummary) -> bool:
+                       drafter: Drafter, prompt_version: str, done: dict[str, str], out: Appender,
+                       errs: Appender, summary: BatchSummary) -> bool:
     """One job's results into the files; returns whether an older line of some id was superseded."""
     results: dict[str, dict[str, Any]] = {}
     for file_id in (job.output_file_id, job.error_file_id):
@@ -865,13 +892,14 @@ async def arun_batch_api(source: str | Path, settings: Settings, output: str | P
     With ``timeout`` the wait may end first: what finished is collected, and ``summary.stopped`` says how to
     collect the rest later.
     """
-    state, fresh = await _asubmit(source, settings, output, errors=errors, state_path=state_path,
-                                  max_requests=max_requests, max_bytes=max_bytes, progress=progress)
-    assert state.path is not None
-    state = await apoll(state.path, settings=settings, interval=poll_interval, max_interval=poll_max_interval,
-                        timeout=timeout, progress=progress)
-    summary = await acollect(state.path, source=None if str(source) == "-" else source, settings=settings,
-                             progress=progress)
+    with _guarded(source, output, errors):
+        state, fresh = await _asubmit(source, settings, output, errors=errors, state_path=state_path,
+                                      max_requests=max_requests, max_bytes=max_bytes, progress=progress)
+        assert state.path is not None
+        state = await apoll(state.path, settings=settings, interval=poll_interval, max_interval=poll_max_interval,
+                            timeout=timeout, progress=progress)
+        summary = await _acollect(state, source=None if str(source) == "-" else source, settings=settings,
+                                  progress=progress)
     if fresh:
         summary.skipped += state.counts.get("skipped", 0)
         summary.failed += state.counts.get("invalid", 0)

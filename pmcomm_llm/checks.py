@@ -610,3 +610,11 @@ CHECKS: dict[str, CheckFn] = {
     "too_long": too_long,
 }
 """Every deterministic check by its public id (the rubric's vocabulary)."""
+
+
+def preload() -> None:
+    """Load every lexicon the checks use now, not lazily inside a worker (where a full file table or a
+    read error would fail one item at random instead of stopping the run before it starts)."""
+    _leak_lexicon()
+    _commitment_lexicon()
+    _tone()

@@ -4,7 +4,9 @@ Exit status (also in the README):
   0  every item drafted (or validated)
   1  some items failed; each is in the errors file with its id/line, field and reason
   2  the command or the input file is unusable (bad arguments, missing/empty/non-JSON/non-UTF-8 file)
-  3  the run stopped: configuration or authentication problem (nothing more could succeed)
+  3  the run stopped: configuration or authentication problem, or a fault of the machine (disk full, read-only
+     path, corrupt cache); nothing more could succeed. Finished items are saved; re-run to resume
+  4  with --strict: every item drafted, but the guard flagged at least one draft
   130 interrupted (Ctrl-C); re-run the same command to resume
 """
 
@@ -17,9 +19,11 @@ from typing import Any
 
 import click
 
-from pmcomm_llm.errors import AuthenticationError, ConfigError, PmcommError
+from pmcomm_llm.errors import AuthenticationError, ConfigError, EnvironmentFault, PmcommError
 
-EXIT_PARTIAL, EXIT_INPUT, EXIT_STOPPED, EXIT_INTERRUPTED = 1, 2, 3, 130
+EXIT_PARTIAL, EXIT_INPUT, EXIT_STOPPED, EXIT_FLAGGED, EXIT_INTERRUPTED = 1, 2, 3, 4, 130
+_STOPS = (AuthenticationError, ConfigError, EnvironmentFault)
+"""Errors after which nothing more could succeed: exit 3."""
 
 
 class _Fail(click.ClickException):
@@ -30,11 +34,36 @@ class _Fail(click.ClickException):
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="pmcomm-llm")
-def main() -> None:
+def cli() -> None:
     """Draft hard client messages (decline, cancel, reset expectations, delay) and check them."""
 
 
-@main.command()
+def _fail_for(exc: BaseException) -> _Fail:
+    """The one place a library error becomes an exit code and a message (never a traceback)."""
+    if isinstance(exc, _STOPS):
+        return _Fail(str(exc), EXIT_STOPPED)
+    if isinstance(exc, OSError):
+        from pmcomm_llm.files import environment_fault
+
+        return _Fail(str(environment_fault(exc, exc.filename, "write")), EXIT_STOPPED)
+    return _Fail(str(exc), EXIT_INPUT)
+
+
+def main() -> None:
+    """The console entry point: Ctrl-C at any moment, start-up included, ends with one line and exit 130."""
+    try:
+        cli(standalone_mode=False)
+    except (KeyboardInterrupt, click.exceptions.Abort):
+        click.echo("interrupted: finished items are saved; run the same command again to resume", err=True)
+        sys.exit(EXIT_INTERRUPTED)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except click.exceptions.Exit as exc:
+        sys.exit(exc.exit_code)
+
+
+@cli.command()
 def schema() -> None:
     """Print the JSON Schema of a scenario (the input format)."""
     from pmcomm_llm.scenario import Scenario
@@ -42,7 +71,7 @@ def schema() -> None:
     click.echo(json.dumps(Scenario.model_json_schema(), ensure_ascii=False, indent=2))
 
 
-@main.command()
+@cli.command()
 @click.argument("input_path", metavar="INPUT")
 def validate(input_path: str) -> None:
     """Check INPUT (.json, .jsonl or - for stdin) without drafting."""
@@ -63,7 +92,7 @@ def validate(input_path: str) -> None:
         sys.exit(EXIT_PARTIAL)
 
 
-@main.command()
+@cli.command()
 @click.argument("input_path", metavar="INPUT")
 @click.option("-o", "--output", "output", required=True, type=click.Path(dir_okay=False),
               help="Output file: JSON Lines (one line per scenario) or Markdown with --format md.")
@@ -92,10 +121,14 @@ def validate(input_path: str) -> None:
 @click.option("--poll-interval", type=float, default=10.0, help="Batch API: first polling interval, seconds.")
 @click.option("--timeout", "batch_timeout", type=float, default=None,
               help="Batch API: stop polling after this many seconds (resume with `pmcomm batch collect`).")
+@click.option("--strict", is_flag=True, help="Exit 4 when the guard flagged any draft (for CI and scripts).")
+@click.option("--redraft-flagged", is_flag=True,
+              help="Ask the model again for drafts the guard flagged (by default a re-run reuses them, at no cost).")
 def draft(input_path: str, output: str, backend: str | None, model: str | None, base_url: str | None,
           method: str | None, concurrency: int | None, errors_path: str | None, fmt: str, quiet: bool,
           with_eval: bool, engine: str | None, rpm: int | None, tpm: int | None, no_cache: bool, mode: str,
-          state_path: str | None, poll_interval: float, batch_timeout: float | None) -> None:
+          state_path: str | None, poll_interval: float, batch_timeout: float | None, strict: bool,
+          redraft_flagged: bool) -> None:
     """Draft a message for every scenario in INPUT (.json, .jsonl, or - for stdin)."""
     import os
 
@@ -113,19 +146,19 @@ def draft(input_path: str, output: str, backend: str | None, model: str | None, 
                                  batch_timeout, quiet)
         else:
             options = RunOptions(output=Path(output), errors=Path(errors_path) if errors_path else None,
-                                 fmt=fmt, quiet=quiet, evaluate=with_eval, cache=not no_cache)
+                                 fmt=fmt, quiet=quiet, evaluate=with_eval, cache=not no_cache,
+                                 redraft_flagged=redraft_flagged)
             summary = run_file(input_path, settings, options)
-    except KeyboardInterrupt:
-        click.echo("interrupted: finished items are saved; run the same command again to resume", err=True)
-        sys.exit(EXIT_INTERRUPTED)
-    except (AuthenticationError, ConfigError) as exc:
-        raise _Fail(str(exc), EXIT_STOPPED) from None
-    except PmcommError as exc:
-        raise _Fail(str(exc), EXIT_INPUT) from None
+    except (PmcommError, OSError) as exc:
+        raise _fail_for(exc) from None
     if summary.stopped:
         raise _Fail(summary.stopped, EXIT_STOPPED)
     if summary.failed:
         sys.exit(EXIT_PARTIAL)
+    if strict and summary.flagged:
+        click.echo(f"pmcomm: --strict: the guard flagged {summary.flagged} draft(s); see meta.guard in {output}",
+                   err=True)
+        sys.exit(EXIT_FLAGGED)
 
 
 def _batch_api(source: str, settings: Any, output: str, errors: str | None, state: str | None,
@@ -146,7 +179,7 @@ def _batch_api(source: str, settings: Any, output: str, errors: str | None, stat
     return summary
 
 
-@main.group()
+@cli.group()
 def batch() -> None:
     """Follow and finish OpenAI Batch API runs started with `pmcomm draft --mode batch-api`."""
 
@@ -160,10 +193,8 @@ def batch_status(state_path: str, no_refresh: bool) -> None:
 
     try:
         _echo_json(batchapi.status(state_path, refresh=not no_refresh))
-    except (AuthenticationError, ConfigError) as exc:
-        raise _Fail(str(exc), EXIT_STOPPED) from None
-    except PmcommError as exc:
-        raise _Fail(str(exc), EXIT_INPUT) from None
+    except (PmcommError, OSError) as exc:
+        raise _fail_for(exc) from None
 
 
 @batch.command(name="collect")
@@ -176,10 +207,8 @@ def batch_collect(state_path: str, source: str | None) -> None:
     try:
         summary = batchapi.collect(state_path, source=source,
                                    progress=lambda m: click.echo(f"pmcomm: {m}", err=True))
-    except (AuthenticationError, ConfigError) as exc:
-        raise _Fail(str(exc), EXIT_STOPPED) from None
-    except PmcommError as exc:
-        raise _Fail(str(exc), EXIT_INPUT) from None
+    except (PmcommError, OSError) as exc:
+        raise _fail_for(exc) from None
     _echo_json(summary.as_dict())
     if summary.failed:
         sys.exit(EXIT_PARTIAL)
@@ -193,8 +222,8 @@ def batch_cancel(state_path: str) -> None:
 
     try:
         batchapi.cancel(state_path)
-    except PmcommError as exc:
-        raise _Fail(str(exc), EXIT_STOPPED if isinstance(exc, (AuthenticationError, ConfigError)) else EXIT_INPUT)
+    except (PmcommError, OSError) as exc:
+        raise _fail_for(exc) from None
     click.echo("cancelled")
 
 
@@ -218,11 +247,12 @@ def _judge(kind: str, model: str | None, base_url: str | None) -> Any:
 
 
 def _write(path: str, text: str) -> None:
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
-    Path(path).write_text(text, encoding="utf-8")
+    from pmcomm_llm.files import atomic_write_text
+
+    atomic_write_text(path, text)
 
 
-@main.group(name="eval", invoke_without_command=True)
+@cli.group(name="eval", invoke_without_command=True)
 @click.option("--scenarios", "scenarios_path", type=click.Path(dir_okay=False), help="Scenarios file (.json/.jsonl).")
 @click.option("--drafts", "drafts_path", type=click.Path(dir_okay=False),
               help="Drafts: `pmcomm draft` output, or lines {id, scenario_id, subject, body}.")
@@ -253,22 +283,24 @@ def eval_(ctx: click.Context, scenarios_path: str | None, drafts_path: str | Non
         scenarios = load_scenarios(scenarios_path)
         records = load_draft_records(drafts_path)
         report = evaluate_many(records, scenarios, judge=_judge(judge_kind, judge_model, judge_base_url))
-    except (AuthenticationError, ConfigError) as exc:
-        raise _Fail(str(exc), EXIT_STOPPED) from None
-    except PmcommError as exc:
-        raise _Fail(str(exc), EXIT_INPUT) from None
-    _write(output, json.dumps(report, ensure_ascii=False, indent=1))
-    if html_path:
-        _write(html_path, render_html(report))
-    if md_path:
-        _write(md_path, render_markdown(report))
+        _write(output, json.dumps(report, ensure_ascii=False, indent=1))
+        if html_path:
+            _write(html_path, render_html(report))
+        if md_path:
+            _write(md_path, render_markdown(report))
+    except (PmcommError, OSError) as exc:
+        raise _fail_for(exc) from None
     summary = report["summary"]
     click.echo(f"{summary['count']} drafts: {summary['passed']} passed ({summary['pass_rate']:.0%}), mean score "
                f"{summary['mean_score']:.2f} → {output}")
     for cid, row in summary["by_criterion"].items():
         if row["pass_rate"] < 1:
             click.echo(f"  {cid:26s} {row['pass_rate']:6.0%} pass ({row['evaluated'] - row['passed']} failing)")
-    if summary["passed"] < summary["count"]:
+    if summary.get("ungraded"):
+        first = next(r["ungraded"] for r in report["results"] if r.get("ungraded"))
+        click.echo(f"  {summary['ungraded']} draft(s) not graded by the judge (first: {first}); their "
+                   "deterministic checks are in the report", err=True)
+    if summary["passed"] < summary["count"] or summary.get("ungraded"):
         sys.exit(EXIT_PARTIAL)
 
 
@@ -292,8 +324,9 @@ def compare(report_a: str, report_b: str, as_json: bool) -> None:
 
 
 @eval_.command()
-@click.option("--set", "sets", type=click.Choice(["dev", "holdout", "all"]), default="all",
-              help="Which golden set (evals/golden/): dev (tuned on), holdout (never tuned on), or both.")
+@click.option("--set", "sets", type=click.Choice(["corpus-dev", "corpus-holdout", "dev", "holdout", "all"]),
+              default="all", help="Which labelled set: corpus-dev / corpus-holdout (the independent corpus, "
+                                  "evals/corpus/), dev / holdout (the first golden sets), or all.")
 @click.option("--judge", "judge_kind", type=click.Choice(["none", "openai"]), default="none")
 @click.option("--judge-model", default=None)
 @click.option("--judge-base-url", default=None)
@@ -310,10 +343,8 @@ def calibrate(sets: str, judge_kind: str, judge_model: str | None, judge_base_ur
         for name in names:
             records, scenarios = golden_set(name)
             results[name] = run(records, scenarios, judge=judge)
-    except (AuthenticationError, ConfigError) as exc:
-        raise _Fail(str(exc), EXIT_STOPPED) from None
-    except PmcommError as exc:
-        raise _Fail(str(exc), EXIT_INPUT) from None
+    except (PmcommError, OSError) as exc:
+        raise _fail_for(exc) from None
     if as_json:
         _echo_json(results)
         return

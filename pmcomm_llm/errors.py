@@ -12,11 +12,14 @@ __all__ = [
     "AuthenticationError",
     "ConfigError",
     "DraftRetryError",
+    "EnvironmentFault",
     "InputFileError",
+    "OutputFileError",
     "OutputTruncatedError",
     "PmcommError",
     "PromptError",
     "ProviderError",
+    "RunIntegrityError",
     "ScenarioError",
 ]
 
@@ -56,6 +59,28 @@ class InputFileError(PmcommError):
     """The input file as a whole cannot be read (missing, not JSON, not UTF-8)."""
 
 
+class OutputFileError(PmcommError):
+    """An output, errors or state path pmcomm must not write: it is the input, holds lines pmcomm did not write,
+    or another run holds it. Nothing was written; the message says how to proceed."""
+
+    def __init__(self, message: str, *, path: str | None = None) -> None:
+        self.path = path
+        super().__init__(message)
+
+
+class EnvironmentFault(PmcommError):
+    """The machine, not the item, failed (disk full, read-only path, corrupt cache, no file descriptors).
+
+    Every further item would fail the same way, so a run stops at once; what was finished is saved and the
+    same command resumes. ``path`` is the file involved, ``errno`` the OS error number when there is one.
+    """
+
+    def __init__(self, message: str, *, path: str | None = None, errno: int | None = None) -> None:
+        self.path = path
+        self.errno = errno
+        super().__init__(message)
+
+
 class ProviderError(PmcommError):
     """The model provider failed in a way retries did not fix (or must not retry)."""
 
@@ -89,3 +114,10 @@ class DraftRetryError(PmcommError):
         super().__init__(f"{message} after {n_attempts} attempt(s)"
                          + (f": {last_error}" if last_error else ""))
 
+
+
+class RunIntegrityError(PmcommError):
+    """A finished run whose items do not all land exactly once in the output or the errors file.
+
+    The runner counts this itself after every run; it is a bug in pmcomm, never a user's mistake.
+    """

@@ -43,6 +43,8 @@ class Evaluation(BaseModel):
     body: str
     checks: list[dict[str, Any]]
     judge_usage: Usage | None = None
+    ungraded: str | None = None
+    """Why the judge gave no grade (its call failed); the deterministic checks still count."""
 
 
 @dataclass(slots=True)
@@ -125,17 +127,23 @@ async def aevaluate(draft: Any, scenario: Scenario | dict[str, Any], *, judge: A
     for criterion in rubric.checks_for(scenario.kind):
         results.append((criterion, CHECKS[criterion.id](candidate, scenario)))
     usage = None
+    ungraded = None
     if judge is not None:
         judged = rubric.judged_for(scenario.kind)
-        verdicts, usage = await judge.ajudge(candidate, scenario, judged)
-        results += list(zip(judged, verdicts))
+        try:
+            verdicts, usage = await judge.ajudge(candidate, scenario, judged)
+            results += list(zip(judged, verdicts))
+        except PmcommError as exc:  # this draft goes ungraded; the grades already paid for are kept
+            ungraded = f"{type(exc).__name__}: {exc}"
+            spent = getattr(exc, "usage", None)
+            usage = spent if isinstance(spent, Usage) else None
     score, passed, blocking = _combine(results, rubric)
     checks = [{**r.as_dict(), "principle": c.principle, "grader": "judge" if c.grader == "judge" else "check",
                "blocking": c.blocking, "weight": c.weight} for c, r in results]
     return Evaluation(draft_id=draft_id or scenario.id or "", scenario_id=scenario.id or "", kind=scenario.kind.value,
                       language=scenario.language or "", channel=scenario.channel, score=score, passed=passed,
                       blocking_failures=blocking, subject=candidate.subject, body=candidate.body, checks=checks,
-                      judge_usage=usage)
+                      judge_usage=usage, ungraded=ungraded)
 
 
 def evaluate(draft: Any, scenario: Scenario | dict[str, Any], *, judge: Any = None,
@@ -157,10 +165,17 @@ async def aevaluate_many(records: Iterable[DraftRecord], scenarios: dict[str, Sc
         evaluations = [evaluate(r, scenarios[r.scenario_id], rubric=rubric) for r in records]
     else:
         limit = asyncio.Semaphore(concurrency)
+        stopped: list[str] = []
 
         async def one(r: DraftRecord) -> Evaluation:
             async with limit:
-                return await aevaluate(r, scenarios[r.scenario_id], judge=judge, rubric=rubric)
+                if stopped:  # the judge cannot answer anyone (key or configuration): do not ask again
+                    e = await aevaluate(r, scenarios[r.scenario_id], rubric=rubric)
+                    return e.model_copy(update={"ungraded": f"not judged: {stopped[0]}"})
+                e = await aevaluate(r, scenarios[r.scenario_id], judge=judge, rubric=rubric)
+                if e.ungraded and e.ungraded.split(":", 1)[0] in ("AuthenticationError", "ConfigError"):
+                    stopped.append(e.ungraded)
+                return e
 
         evaluations = list(await asyncio.gather(*(one(r) for r in records)))
     return build_report(evaluations, rubric, judge=judge)
@@ -197,6 +212,7 @@ def build_report(evaluations: list[Evaluation], rubric: Rubric, *, judge: Any = 
         "passed": sum(e.passed for e in evaluations),
         "pass_rate": round(sum(e.passed for e in evaluations) / n, 4) if n else 0.0,
         "mean_score": round(sum(e.score for e in evaluations) / n, 4) if n else 0.0,
+        "ungraded": sum(1 for e in evaluations if e.ungraded),
         "threshold": rubric.pass_threshold,
         "by_kind": _group(evaluations, "kind"),
         "by_language": _group(evaluations, "language"),

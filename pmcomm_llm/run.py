@@ -3,27 +3,45 @@
 Items are read lazily and drafted on one event loop by a fixed pool of workers fed through a bounded queue,
 so memory stays flat however long the input. Each finished item is appended to the output (or the errors
 file) with a single write, immediately. Running the same command again skips the items already in the
-output whose scenario content is unchanged; a torn last line from a killed run is cut off first.
+output whose scenario content is unchanged.
+
+The invariant — every item read ends exactly once in the output or the errors file, or (when the run stopped)
+is left for the next run — is counted by the runner after every run, not hoped for:
+
+* a worker never dies: an unexpected exception becomes that item's error record and the run goes on;
+* a fault of the machine (disk full, read-only path, corrupt cache) stops the run at once with one message,
+  and the same command resumes; an authentication or configuration error stops it the same way;
+* Ctrl-C cancels the workers instead of waiting for them;
+* the output and errors paths are checked before anything is written (never the input, never a file pmcomm
+  did not write), and one advisory lock per output keeps a second run off it.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
-import os
 import sys
-from dataclasses import dataclass
+import time
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from pmcomm_llm.batch import BatchSummary, InputItem, error_record, output_record, prepare, read_items, \
     render_markdown
 from pmcomm_llm.chain import OFFLINE_MODEL, Drafter
-from pmcomm_llm.errors import AuthenticationError, ConfigError, PmcommError
+from pmcomm_llm.errors import AuthenticationError, ConfigError, EnvironmentFault, PmcommError, RunIntegrityError
+from pmcomm_llm.files import MARKDOWN_MARKER, RunLock, atomic_write_text, environment_fault, refuse_foreign, \
+    refuse_same_file
+from pmcomm_llm.records import Appender, OutputScan, compact, rejected_path, scan_output
 from pmcomm_llm.scenario import Scenario
 from pmcomm_llm.settings import Settings
 
-__all__ = ["RunOptions", "run_file", "arun_file", "default_errors_path", "load_done", "summary_path"]
+__all__ = ["RunOptions", "run_file", "arun_file", "default_errors_path", "summary_path", "fit_concurrency"]
+
+_FD_RESERVE = 64
+"""File descriptors kept free for the output, errors, cache and lazily imported modules."""
+_FD_PER_WORKER = 2
+"""A worker holds one connection; the second covers the pool's keep-alive slack."""
 
 
 @dataclass(slots=True)
@@ -39,6 +57,10 @@ class RunOptions:
     """Reuse drafts from the persistent cache (model backends only); ``--no-cache`` turns it off."""
     summary: bool = True
     """Write ``OUT.summary.json`` (counts, tokens, estimated cost) beside the output."""
+    redraft_flagged: bool = False
+    """Ask the model again for drafts the guard flagged, in the output and in the cache (``--redraft-flagged``)."""
+    on_notice: Callable[[str], None] | None = field(default=None)
+    """Called with each notice (a line set aside, concurrency lowered); by default printed unless quiet."""
 
 
 def _stem(output: Path) -> str:
@@ -62,101 +84,135 @@ def _count_lines(source: str) -> int | None:
         return sum(chunk.count(b"\n") for chunk in iter(lambda: handle.read(1 << 20), b""))
 
 
-def load_done(output: Path) -> dict[str, str]:
-    """Ids already drafted in ``output`` → their latest scenario hash; cuts off a torn last line first."""
-    done: dict[str, str] = {}
-    if not output.exists():
-        return done
-    good_end = lines = 0
-    with output.open("rb") as handle:
-        for raw in handle:
-            lines += 1
-            if not raw.endswith(b"\n"):
-                break
-            try:
-                record = json.loads(raw)
-                done[record["id"]] = record["meta"]["scenario_hash"]
-            except (json.JSONDecodeError, KeyError, TypeError):
-                break
-            good_end += len(raw)
-    if good_end != output.stat().st_size:
-        with output.open("r+b") as handle:
-            handle.truncate(good_end)
-        lines -= 1
-    if lines > len(done):  # a run killed between re-drafting an edited item and compacting
-        compact(output)
-    return done
+def fit_concurrency(requested: int) -> tuple[int, str | None]:
+    """Raise the open-file limit to its hard limit and keep concurrency below it; say when it had to be lowered."""
+    try:
+        import resource
+    except ImportError:  # pragma: no cover - Windows has no RLIMIT_NOFILE
+        return requested, None
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    wanted = _FD_RESERVE + _FD_PER_WORKER * requested
+    if soft != resource.RLIM_INFINITY and soft < wanted:
+        target = wanted if hard == resource.RLIM_INFINITY else min(wanted, hard)
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+            soft = target
+        except (ValueError, OSError):
+            pass
+    if soft == resource.RLIM_INFINITY or soft >= wanted:
+        return requested, None
+    fitted = max(1, (soft - _FD_RESERVE) // _FD_PER_WORKER)
+    return fitted, (f"concurrency lowered from {requested} to {fitted}: the open-file limit is {soft} "
+                    f"(hard limit {hard}); raise it with `ulimit -n` to run more at once")
 
 
-def compact(output: Path) -> None:
-    """Keep only the last line per id (an edited scenario is appended again), rewriting atomically."""
-    last: dict[str, int] = {}
-    with output.open("rb") as src:
-        lines = src.readlines()
-    for number, raw in enumerate(lines):
-        last[json.loads(raw)["id"]] = number
-    if len(last) == len(lines):
-        return
-    keep = set(last.values())
-    tmp = output.with_name(output.name + ".tmp")
-    with tmp.open("wb") as dst:
-        dst.writelines(raw for number, raw in enumerate(lines) if number in keep)
-    os.replace(tmp, output)
+def _summary_is_ours(obj: Any) -> bool:
+    return isinstance(obj, dict) and "drafted" in obj and "failed" in obj
 
 
-class _Appender:
-    """Appends whole lines with one ``write`` each, so a kill never leaves half of two records."""
-
-    def __init__(self, path: Path, *, truncate: bool) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        flags = os.O_WRONLY | os.O_CREAT | os.O_APPEND | (os.O_TRUNC if truncate else 0)
-        self.fd = os.open(path, flags, 0o644)
-        self.count = 0
-
-    def write(self, text: str) -> None:
-        data = text.encode("utf-8")
-        view = memoryview(data)
-        while view:
-            written = os.write(self.fd, view)
-            view = view[written:]
-        self.count += 1
-
-    def close(self) -> None:
-        os.close(self.fd)
+def _printable(text: Any) -> str:
+    """An id or path as one safe line: control characters escaped."""
+    return json.dumps(str(text), ensure_ascii=False)[1:-1]
 
 
 async def arun_file(source: str, settings: Settings, options: RunOptions) -> BatchSummary:
     """Draft every item of ``source`` into ``options.output``; see the module docstring for the guarantees."""
-    import time
-
-    from pmcomm_llm.cost import estimate_cost
-    from pmcomm_llm.draft import Usage
-    from pmcomm_llm.progress import Progress
-
-    started = time.monotonic()
-    drafter = Drafter(settings)
     output = options.output
     errors_path = options.errors or default_errors_path(output)
-    resume = options.resume and options.fmt == "jsonl"
-    done = load_done(output) if resume else {}
-    out = _Appender(output, truncate=not resume)
-    errs = _Appender(errors_path, truncate=True)
-    summary = BatchSummary()
-    usage = Usage()
-    cache = None
-    if options.cache and drafter.backend != "offline":
-        from pmcomm_llm.cache import DraftCache, cache_key
+    paths: dict[str, Path] = {"output": output, "errors": errors_path}
+    if options.summary and options.fmt == "jsonl":
+        paths["summary"] = summary_path(output)
+    refuse_same_file(source, **paths)
+    with RunLock(output):
+        refuse_foreign(output, "markdown" if options.fmt == "md" else "output")
+        refuse_foreign(errors_path, "errors")
+        if "summary" in paths:
+            refuse_foreign(paths["summary"], "summary", is_ours=_summary_is_ours)
+        return await _Run(source, settings, options, errors_path).run()
 
-        cache = DraftCache()
-        fingerprint = settings.fingerprint()
-    progress = Progress(_count_lines(source), quiet=options.quiet)
-    concurrency = settings.concurrency
-    queue: asyncio.Queue[tuple[InputItem, Scenario] | None] = asyncio.Queue(maxsize=concurrency * 2)
-    stop: list[str] = []
-    stale: set[str] = set()
 
-    def write_record(scenario: Scenario, record: dict[str, Any]) -> None:
-        if options.evaluate:
+class _Run:
+    """One run's state: the workers, the two journals, the counts that prove the invariant."""
+
+    def __init__(self, source: str, settings: Settings, options: RunOptions, errors_path: Path) -> None:
+        self.started = time.monotonic()
+        self.source = source
+        self.options = options
+        self.errors_path = errors_path
+        self.notices: list[str] = []
+        concurrency, note = fit_concurrency(settings.concurrency)
+        if note:
+            self.notice(note)
+            settings = settings.model_copy(update={"concurrency": concurrency})
+        self.settings = settings
+        self.drafter = Drafter(settings)
+        self.summary = BatchSummary()
+        self.stop: EnvironmentFault | PmcommError | None = None
+        self.read = self.skipped = self.not_run = 0
+        self.out: Appender | None = None
+        self.errs: Appender | None = None
+        self.cache: Any = None
+        self.fingerprint: dict[str, Any] = {}
+        from pmcomm_llm.draft import Usage
+        from pmcomm_llm.progress import Progress
+
+        self.usage = Usage()
+        self.progress = Progress(_count_lines(source), quiet=options.quiet)
+
+    def notice(self, message: str) -> None:
+        self.notices.append(message)
+        if self.options.on_notice is not None:
+            self.options.on_notice(message)
+        elif not self.options.quiet:
+            print(f"pmcomm: {message}", file=sys.stderr)
+
+    # -- setup -------------------------------------------------------------------------------------------
+
+    def _open(self) -> OutputScan:
+        options = self.options
+        resume = options.resume and options.fmt == "jsonl"
+        scan = scan_output(options.output) if resume else OutputScan()
+        if scan.rejected:
+            lines = ", ".join(str(n) for n in scan.rejected[:10]) + (" …" if len(scan.rejected) > 10 else "")
+            self.notice(f"{options.output}: {len(scan.rejected)} line(s) were not valid drafts (line {lines}); "
+                        f"kept aside in {rejected_path(options.output)}, the rest resumes")
+        self.out = Appender(options.output, truncate=not resume)
+        if options.fmt == "md":
+            self.out.write(MARKDOWN_MARKER + "\n\n")
+            self.out.count = 0
+        try:
+            if self.errors_path.exists():
+                self.errors_path.unlink()  # ours (checked): this run's errors replace the last run's
+        except OSError as exc:
+            raise environment_fault(exc, self.errors_path, "replace") from None
+        if options.cache and self.drafter.backend != "offline":
+            from pmcomm_llm.cache import DraftCache
+
+            self.cache = DraftCache()
+            self.fingerprint = self.settings.fingerprint()
+        self._warm_up()
+        return scan
+
+    def _warm_up(self) -> None:
+        """Load what every worker needs before the first item (see :func:`pmcomm_llm.checks.preload`)."""
+        from pmcomm_llm.checks import preload
+
+        preload()
+        if self.options.evaluate:
+            from pmcomm_llm.evaluation import evaluate  # noqa: F401
+            from pmcomm_llm.rubric import load_rubric
+
+            load_rubric()
+        if self.drafter.backend != "offline":
+            import langchain_openai  # noqa: F401
+
+            import pmcomm_llm.engine  # noqa: F401
+
+    # -- writing -----------------------------------------------------------------------------------------
+
+    def write_record(self, scenario: Scenario, record: dict[str, Any], landed: list[bool]) -> None:
+        assert self.out is not None
+        if self.options.evaluate:
             from pmcomm_llm.checks import Candidate
             from pmcomm_llm.evaluation import evaluate
 
@@ -165,110 +221,197 @@ async def arun_file(source: str, settings: Settings, options: RunOptions) -> Bat
             verdict = evaluate(candidate, scenario, draft_id=scenario.id)
             record["evaluation"] = verdict.model_dump(mode="json", include={"score", "passed", "blocking_failures",
                                                                             "checks"})
-        if options.fmt == "md":
-            out.write(render_markdown(record) + "\n")
-        else:
-            out.write(json.dumps(record, ensure_ascii=False) + "\n")
-        summary.drafted += 1
-        summary.flagged += not record["meta"]["guard"]["passed"]
-        progress.update(done=1)
+        text = render_markdown(record) if self.options.fmt == "md" else json.dumps(record, ensure_ascii=False)
+        self.out.write(text + "\n")
+        landed[0] = True
+        self.summary.drafted += 1
+        self.summary.flagged += not record["meta"]["guard"]["passed"]
+        self.progress.update(done=1)
 
-    def write_error(record: dict[str, Any]) -> None:
-        errs.write(json.dumps(record, ensure_ascii=False) + "\n")
-        summary.failed += 1
-        progress.update(failed=1)
-        if not options.quiet:
-            where = record.get("id") or record.get("where")
-            print(f"\npmcomm: {where}: {record.get('field') or record['stage']}: {record['message']}"
-                  if progress.tty else
-                  f"pmcomm: {where}: {record.get('field') or record['stage']}: {record['message']}", file=sys.stderr)
+    def write_error(self, record: dict[str, Any], landed: list[bool] | None = None) -> None:
+        if self.errs is None:
+            self.errs = Appender(self.errors_path, truncate=False)
+        self.errs.write(json.dumps(record, ensure_ascii=False) + "\n")
+        if landed is not None:
+            landed[0] = True
+        self.summary.failed += 1
+        self.progress.update(failed=1)
+        if not self.options.quiet:
+            where = _printable(record.get("id") or record.get("where"))
+            line = f"pmcomm: {where}: {record.get('field') or record['stage']}: {record['message']}"
+            print(("\n" if self.progress.tty else "") + line, file=sys.stderr)
 
-    async def worker() -> None:
-        nonlocal usage
+    def halt(self, exc: PmcommError) -> None:
+        if self.stop is None:
+            self.stop = exc
+
+    # -- the work ----------------------------------------------------------------------------------------
+
+    async def draft_one(self, item: InputItem, scenario: Scenario, landed: list[bool]) -> None:
+        from pmcomm_llm.cache import cache_key
+
+        key = cache_key(self.fingerprint, self.drafter.prompts.version, scenario.content_hash()) if self.cache else ""
+        cached = self.cache.get(key) if self.cache is not None else None
+        if cached is not None and not (self.options.redraft_flagged and not cached["meta"]["guard"]["passed"]):
+            cached["id"] = scenario.id
+            self.write_record(scenario, cached, landed)
+            return
+        try:
+            draft = await self.drafter.adraft(scenario)
+        except (AuthenticationError, ConfigError) as exc:
+            self.halt(exc)
+            self.not_run += 1  # accounted for: left for the next run
+            landed[0] = True
+            return
+        except EnvironmentFault:
+            raise
+        except PmcommError as exc:
+            from pmcomm_llm.draft import Usage
+
+            spent = getattr(exc, "usage", None)
+            if isinstance(spent, Usage):
+                self.usage = self.usage.add(spent)
+            self.write_error(error_record(item, item_id=scenario.id, stage="drafting", exc=exc), landed)
+            return
+        self.usage = self.usage.add(draft.meta.usage)
+        record = output_record(draft, scenario.id or "")
+        if self.cache is not None:
+            self.cache.put(key, record)  # before the output: paid work survives a failed write
+        self.write_record(scenario, record, landed)
+
+    async def worker(self, queue: asyncio.Queue[tuple[InputItem, Scenario] | None]) -> None:
         while True:
             job = await queue.get()
             if job is None:
                 return
             item, scenario = job
-            if stop:
-                continue  # not attempted: stays out of both files, so a re-run picks it up
-            key = cache_key(fingerprint, drafter.prompts.version, scenario.content_hash()) if cache else ""
-            cached = cache.get(key) if cache else None
-            if cached is not None:
-                cached["id"] = scenario.id
-                write_record(scenario, cached)
+            if self.stop is not None:
+                self.not_run += 1  # not attempted: stays out of both files, so a re-run picks it up
                 continue
+            landed = [False]
             try:
-                draft = await drafter.adraft(scenario)
-            except (AuthenticationError, ConfigError) as exc:
-                if not stop:
-                    stop.append(str(exc))
-                continue
-            except PmcommError as exc:
-                spent = getattr(exc, "usage", None)
-                if isinstance(spent, Usage):
-                    usage = usage.add(spent)
-                write_error(error_record(item, item_id=scenario.id, stage="drafting", exc=exc))
-                continue
-            usage = usage.add(draft.meta.usage)
-            record = output_record(draft, scenario.id or "")
-            if cache is not None and draft.meta.guard.passed:
-                cache.put(key, record)
-            write_record(scenario, record)
+                await self.draft_one(item, scenario, landed)
+            except EnvironmentFault as exc:
+                self.halt(exc)
+                self.not_run += not landed[0]
+            except OSError as exc:
+                self.halt(environment_fault(exc, None, "go on"))
+                self.not_run += not landed[0]
+            except Exception as exc:  # noqa: BLE001 - a bug or a reply nobody foresaw: this item's error only
+                if landed[0]:
+                    continue
+                try:
+                    self.write_error(error_record(item, item_id=scenario.id, stage="internal", exc=exc,
+                                                  message=f"unexpected {type(exc).__name__}: {exc}"[:500]))
+                except EnvironmentFault as fault:
+                    self.halt(fault)
+                    self.not_run += 1
 
-    workers = [asyncio.create_task(worker()) for _ in range(concurrency)]
-    try:
-        for item, scenario, error in prepare(read_items(source)):
-            if stop:
+    async def feed(self, queue: asyncio.Queue[tuple[InputItem, Scenario] | None], scan: OutputScan) -> set[str]:
+        stale: set[str] = set()
+        for item, scenario, error in prepare(read_items(self.source)):
+            if self.stop is not None:
                 break
+            self.read += 1
             if error is not None:
-                write_error(error)
+                self.write_error(error)
                 continue
             assert scenario is not None and scenario.id is not None
-            previous = done.get(scenario.id)
+            previous = scan.done.get(scenario.id)
             if previous is not None:
-                if previous == scenario.content_hash()[:16]:
-                    summary.skipped += 1
-                    progress.update(skipped=1)
+                redo = self.options.redraft_flagged and scenario.id in scan.flagged
+                if previous == scenario.content_hash()[:16] and not redo:
+                    self.skipped += 1
+                    self.summary.skipped += 1
+                    self.progress.update(skipped=1)
                     continue
-                stale.add(scenario.id)  # edited since: drafted again, the old line removed at the end
+                stale.add(scenario.id)  # edited (or flagged, redrafted): its old line is removed at the end
             await queue.put((item, scenario))
-    finally:
-        for _ in workers:
-            await queue.put(None)
-        await asyncio.gather(*workers, return_exceptions=True)
-        out.close()
-        errs.close()
-        progress.close()
-        await drafter.aclose()
-        if cache is not None:
-            summary.extra["cache"] = {"hits": cache.hits, "misses": cache.misses}
-            cache.close()
-    if stale:
-        compact(output)
-    summary.stopped = stop[0] if stop else None
-    model = settings.model if drafter.backend != "offline" else OFFLINE_MODEL
-    summary.extra.update({
-        "usage": usage.model_dump(),
-        "estimated_cost_usd": estimate_cost(usage, model) if drafter.backend != "offline" else 0.0,
-        "model": model, "engine": settings.engine if drafter.backend != "offline" else "offline",
-        "prompt_version": drafter.prompts.version, "wall_s": round(time.monotonic() - started, 3),
-        "output": str(output), "errors": str(errors_path),
-    })
-    if options.summary and options.fmt == "jsonl":
-        summary_path(output).write_text(json.dumps(summary.as_dict(), ensure_ascii=False, indent=1) + "\n",
-                                        encoding="utf-8")
-    if not options.quiet:
+        return stale
+
+    async def run(self) -> BatchSummary:
+        scan = self._open()
+        concurrency = self.settings.concurrency
+        queue: asyncio.Queue[tuple[InputItem, Scenario] | None] = asyncio.Queue(maxsize=concurrency * 2)
+        workers = [asyncio.create_task(self.worker(queue)) for _ in range(concurrency)]
+        stale: set[str] = set()
+        unreadable: PmcommError | None = None
+        try:
+            try:
+                stale = await self.feed(queue, scan)
+            except EnvironmentFault as exc:
+                self.halt(exc)
+            except PmcommError as exc:  # the input broke off midway: finish what was read, then say so
+                unreadable = exc
+            for _ in workers:
+                await queue.put(None)
+            await asyncio.gather(*workers)
+        except BaseException:
+            for task in workers:
+                task.cancel()  # Ctrl-C: do not wait for calls in flight; finished items are already saved
+            await asyncio.gather(*workers, return_exceptions=True)
+            raise
+        finally:
+            self._close()
+        if stale and self.out is not None and self.out.count:
+            compact(self.options.output)
+        self._check_invariant()
+        summary = self._finish()
+        if unreadable is not None:
+            raise unreadable
+        return summary
+
+    def _close(self) -> None:
+        for journal in (self.out, self.errs):
+            if journal is not None:
+                journal.close()
+        self.progress.close()
+        if self.cache is not None:
+            self.summary.extra["cache"] = {"hits": self.cache.hits, "misses": self.cache.misses}
+            self.cache.close()
+
+    def _check_invariant(self) -> None:
+        written = (self.out.count if self.out else 0) + (self.errs.count if self.errs else 0)
+        if self.read != self.skipped + written + self.not_run:
+            raise RunIntegrityError(
+                f"internal error: {self.read} items read but {self.skipped} skipped + {written} written + "
+                f"{self.not_run} not run; the output is resumable, please report this")
+
+    def _finish(self) -> BatchSummary:
+        from pmcomm_llm.cost import estimate_cost
+
+        summary, drafter, options = self.summary, self.drafter, self.options
+        offline = drafter.backend == "offline"
+        summary.stopped = str(self.stop) if self.stop is not None else None
+        model = self.settings.model if not offline else OFFLINE_MODEL
+        summary.extra.update({
+            "read": self.read, "not_run": self.not_run, "notices": self.notices,
+            "usage": self.usage.model_dump(),
+            "estimated_cost_usd": estimate_cost(self.usage, model) if not offline else 0.0,
+            "model": model, "engine": self.settings.engine if not offline else "offline",
+            "prompt_version": drafter.prompts.version, "wall_s": round(time.monotonic() - self.started, 3),
+            "output": str(options.output), "errors": str(self.errors_path),
+        })
+        if options.summary and options.fmt == "jsonl":
+            atomic_write_text(summary_path(options.output),
+                              json.dumps(summary.as_dict(), ensure_ascii=False, indent=1) + "\n")
+        if not options.quiet:
+            self._report()
+        return summary
+
+    def _report(self) -> None:
+        summary, usage = self.summary, self.usage
         cost = summary.extra["estimated_cost_usd"]
         cost_text = "n/a (model not in prompts/prices.yaml)" if cost is None else f"${cost:.4f}"
         print(f"pmcomm: drafted {summary.drafted}, skipped {summary.skipped} (already done), failed "
-              f"{summary.failed}, flagged by the guard {summary.flagged} → {output}"
-              + (f" (errors: {errors_path})" if summary.failed else ""), file=sys.stderr)
-        if drafter.backend != "offline":
+              f"{summary.failed}, flagged by the guard {summary.flagged} → {self.options.output}"
+              + (f" (errors: {self.errors_path})" if summary.failed else "")
+              + (f"; {self.not_run} not run (run the same command again to resume)" if self.not_run else ""),
+              file=sys.stderr)
+        if self.drafter.backend != "offline":
             hits = summary.extra.get("cache", {}).get("hits", 0)
             print(f"pmcomm: tokens in {usage.input_tokens}, out {usage.output_tokens} over {usage.calls} calls; "
                   f"estimated cost {cost_text}; cache hits {hits}", file=sys.stderr)
-    return summary
 
 
 def run_file(source: str, settings: Settings, options: RunOptions) -> BatchSummary:

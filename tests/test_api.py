@@ -9,7 +9,7 @@ from pmcomm_llm import Draft, Drafter, Scenario, adraft, draft, draft_many, load
 
 EXPECTED_ALL = [
     "AuthenticationError", "Candidate", "CheckResult", "ConfigError", "Draft", "DraftContent", "DraftMeta",
-    "DraftRetryError", "Drafter", "GuardReport", "InputFileError", "ItemResult", "OutputTruncatedError",
+    "DraftRetryError", "Drafter", "EnvironmentFault", "GuardReport", "InputFileError", "OutputFileError", "ItemResult", "OutputTruncatedError",
     "PmcommError", "PromptError", "ProviderError", "Scenario", "ScenarioError", "Settings", "adraft",
     "adraft_many", "check_draft", "draft", "draft_many", "load_prompts", "parse_scenario",
     "evaluate", "evaluate_many", "aevaluate", "Evaluation",
@@ -18,6 +18,11 @@ EXPECTED_ALL = [
 
 def test_public_api_is_pinned():
     assert sorted(pmcomm_llm.__all__) == sorted(EXPECTED_ALL)
+
+
+def test_every_public_name_resolves_lazily():
+    for name in pmcomm_llm.__all__:
+        assert getattr(pmcomm_llm, name) is not None, name
     for name in pmcomm_llm.__all__:
         assert hasattr(pmcomm_llm, name), name
 

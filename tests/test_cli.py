@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from pmcomm_llm.cli import main
+from pmcomm_llm.cli import cli as main
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -11,7 +11,7 @@ from click.testing import CliRunner
 from pmcomm_llm import Drafter, evaluate, parse_scenario
 from pmcomm_llm.calibration import calibrate, golden_set
 from pmcomm_llm.checks import Candidate
-from pmcomm_llm.cli import main
+from pmcomm_llm.cli import cli as main
 from pmcomm_llm.errors import PromptError
 from pmcomm_llm.judge import Judge
 from pmcomm_llm.rubric import load_rubric
