@@ -14,6 +14,7 @@ import json
 import time
 import weakref
 from concurrent.futures import ThreadPoolExecutor
+from contextvars import ContextVar
 from typing import Any, Coroutine, TypeVar
 
 import openai
@@ -26,6 +27,7 @@ from pmcomm_llm.errors import ConfigError, DraftRetryError, OutputTruncatedError
 from pmcomm_llm.guard import check_draft
 from pmcomm_llm.offline import announce_offline, offline_content
 from pmcomm_llm.prompts import PromptSet, load_prompts, render_strict
+from pmcomm_llm.replies import malformed_reply, reply_problem
 from pmcomm_llm.retry import call_with_retries, provider_error
 from pmcomm_llm.scenario import Scenario, parse_scenario
 from pmcomm_llm.settings import Settings
@@ -84,6 +86,28 @@ def _raw_text(raw: AIMessage) -> str:
     return raw.content if isinstance(raw.content, str) else json.dumps(raw.content, ensure_ascii=False)
 
 
+# What the response hook found wrong with each 2xx chat-completion body of the current model call (None: nothing).
+_REPLY_PROBLEMS: ContextVar[list[str | None] | None] = ContextVar("pmcomm_reply_problems", default=None)
+
+# What the openai SDK and LangChain raise while parsing a 200 body that is not a chat completion (observed for
+# [], "ok", null, {}, {"choices": ["x"]}, {"choices": []}, a null message, a list or string usage, non-JSON
+# text; pydantic's ValidationError and json's JSONDecodeError are ValueErrors). Caught around the model call
+# only, and turned into MalformedReplyError only when the response hook saw a malformed body: anything else
+# is re-raised as it came.
+_PARSE_FAILURES = (AttributeError, TypeError, IndexError, KeyError, ValueError)
+
+
+async def _inspect_reply(response: Any) -> None:
+    """Response hook: note what is wrong with a 2xx chat completion's shape before the SDK parses it."""
+    seen = _REPLY_PROBLEMS.get()
+    if seen is None or not 200 <= response.status_code < 300:
+        return
+    if not response.request.url.path.endswith("/chat/completions"):
+        return
+    await response.aread()
+    seen.append(reply_problem(response.content))
+
+
 def _validation_errors(exc: ValidationError) -> list[str]:
     return [f"{'.'.join(str(p) for p in e['loc']) or '(root)'}: {e['msg']}" for e in exc.errors()]
 
@@ -116,7 +140,7 @@ class StructuredModel:
                 raise ConfigError("no API key: set OPENAI_API_KEY (or PMCOMM_API_KEY), or set OPENAI_BASE_URL for "
                                   "a local OpenAI-compatible server, or use --backend offline")
             api_key = "not-needed"  # local servers (Ollama, vLLM) accept any key
-        http_client = openai.DefaultAsyncHttpxClient(timeout=s.timeout)
+        http_client = openai.DefaultAsyncHttpxClient(timeout=s.timeout, event_hooks={"response": [_inspect_reply]})
         llm = ChatOpenAI(
             model=s.model,
             temperature=s.temperature,
@@ -160,8 +184,24 @@ class StructuredModel:
         s = self.settings
         model = self.model()
 
+        where = s.base_url or "the OpenAI API"
+
         async def once() -> dict[str, Any]:
-            return await model.ainvoke(messages)
+            seen: list[str | None] = []
+            token = _REPLY_PROBLEMS.set(seen)
+            try:
+                out = await model.ainvoke(messages)
+            except _PARSE_FAILURES:
+                problem = next((p for p in seen if p), None)
+                if problem is None:
+                    raise
+                raise malformed_reply(problem, where=where) from None  # transient: retried
+            finally:
+                _REPLY_PROBLEMS.reset(token)
+            problem = next((p for p in seen if p), None)
+            if problem is not None:  # parsed anyway; the HTTP engine would refuse it, so refuse it here too
+                raise malformed_reply(problem, where=where)
+            return out
 
         try:
             out = await call_with_retries(once, max_retries=s.max_retries, backoff_max=s.backoff_max)

@@ -13,6 +13,7 @@ __all__ = [
     "ConfigError",
     "DraftRetryError",
     "InputFileError",
+    "MalformedReplyError",
     "OutputTruncatedError",
     "PmcommError",
     "PromptError",
@@ -66,6 +67,14 @@ class ProviderError(PmcommError):
 
 class AuthenticationError(ProviderError):
     """401/403: retrying cannot help and every other item would fail the same way."""
+
+
+class MalformedReplyError(ProviderError):
+    """The provider answered 2xx with a body that is not a chat completion (wrong shape, or not JSON).
+
+    Transient: the retry layer tries again within the same budget. The message says what was wrong with
+    the shape, never what the body held.
+    """
 
 
 class OutputTruncatedError(PmcommError):

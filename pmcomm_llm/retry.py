@@ -1,6 +1,7 @@
 """The one retry layer: transient provider failures only, with capped, jittered backoff.
 
-Timeouts, connection errors, 408/409/429 and 5xx are retried; ``retry-after-ms`` / ``retry-after`` are
+Timeouts, connection errors, 408/409/429, 5xx and 2xx replies that are not chat completions
+(:class:`MalformedReplyError`) are retried; ``retry-after-ms`` / ``retry-after`` are
 honoured (capped by ``backoff_max``). 400/401/403/404 are never retried: they are turned into errors that say
 what to fix. The SDK's own retries are set to 0 where the client is built, so attempts never multiply.
 Invalid structured output is not handled here: the chain re-asks the model with the validation error.
@@ -17,7 +18,7 @@ import httpx2
 import openai
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_after_attempt
 
-from pmcomm_llm.errors import AuthenticationError, ConfigError, ProviderError
+from pmcomm_llm.errors import AuthenticationError, ConfigError, MalformedReplyError, ProviderError
 
 __all__ = ["HTTPFailure", "is_transient", "retry_after_seconds", "call_with_retries", "provider_error"]
 
@@ -48,6 +49,8 @@ class HTTPFailure(Exception):
 def is_transient(exc: BaseException) -> bool:
     """Worth another try: the same request may well succeed in a moment."""
     if isinstance(exc, (openai.APIConnectionError, httpx2.TransportError)):  # timeouts included
+        return True
+    if isinstance(exc, MalformedReplyError):
         return True
     if isinstance(exc, (openai.APIStatusError, HTTPFailure)):
         return exc.status_code in _RETRY_STATUS or exc.status_code >= 500

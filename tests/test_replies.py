@@ -1,0 +1,107 @@
+"""Replies of any shape, named provider quirks and bounded re-asks, on both request paths (issue 9).
+
+Every case runs against the bundled local server, through the LangChain path and the HTTP engine.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from pmcomm_llm import (ConfigError, Drafter, DraftRetryError, MalformedReplyError, OutputTruncatedError,
+                        PromptError, ProviderError, Settings, draft_many)
+from pmcomm_llm.batchapi import _answer
+from pmcomm_llm.testing import Raw, Reply
+
+ENGINES = ["langchain", "http"]
+
+# body → a key part of what the error must say about its shape
+ODD_BODIES = {
+    "[]": "the body is a list, not a JSON object",
+    '"ok"': "the body is a string, not a JSON object",
+    "null": "the body is null, not a JSON object",
+    "{}": "choices is missing",
+    '{"choices": ["x"]}': "choices.0 is a string, not an object",
+    '{"choices": []}': "choices is empty",
+    '{"choices": [{"message": null}]}': "choices.0.message is null, not an object",
+    '{"choices": [{"message": {"role": "assistant", "content": "{}"}, "finish_reason": "stop"}], "usage": [1]}':
+        "usage is a list, not an object",
+    '{"choices": [{"message": {"role": "assistant", "content": "{}"}, "finish_reason": "stop"}], "usage": "x"}':
+        "usage is a string, not an object",
+    "upstream proxy says hello": "the body is not JSON",
+}
+
+LLAMA_CPP_JSON_SCHEMA_500 = json.dumps({"error": {"code": 500, "message": "Unrecognized schema: {'type': "
+                                                  "'object', 'properties': {...}}", "type": "server_error"}})
+
+
+def _chats(server):
+    return [r for r in server.requests if r.path.endswith("/chat/completions")]
+
+
+def _settings(openai_settings, engine, **more):
+    return dict(openai_settings, engine=engine, **more)
+
+
+# -- 1. replies of any shape ---------------------------------------------------------------------------------
+
+@pytest.mark.filterwarnings("ignore:Pydantic serializer warnings:UserWarning")  # the SDK, dumping a bad usage
+@pytest.mark.parametrize("engine", ENGINES)
+@pytest.mark.parametrize("body", list(ODD_BODIES))
+def test_a_200_that_is_not_a_chat_completion_is_a_provider_error_retried_in_the_same_budget(
+        server, openai_settings, example, engine, body):
+    server.enqueue(*[Raw(body)] * 3)
+    with pytest.raises(MalformedReplyError) as info:
+        Drafter(**_settings(openai_settings, engine, max_retries=2)).draft(example("delay_notice"))
+    assert isinstance(info.value, ProviderError)
+    message = str(info.value)
+    assert ODD_BODIES[body] in message and "not a chat completion" in message
+    assert "sk-test" not in message
+    assert len(_chats(server)) == 3  # 1 + max_retries, no re-ask on top
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+@pytest.mark.parametrize("body", ["[]", "{}", '{"choices": [{"message": null}]}', "not json"])
+def test_a_malformed_reply_then_a_good_one_drafts_without_a_reask(server, openai_settings, example, engine, body):
+    server.enqueue(Raw(body))
+    draft = Drafter(**_settings(openai_settings, engine)).draft(example("cancel_project"))
+    assert len(_chats(server)) == 2 and draft.meta.attempts == 1 and draft.meta.guard.passed
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_draft_many_reports_a_malformed_reply_as_the_items_error(server, openai_settings, example, engine):
+    server.enqueue(*[Raw("[]")] * 2)
+    drafter = Drafter(**_settings(openai_settings, engine, max_retries=1))
+    results = draft_many([example("delay_notice")], drafter, concurrency=1)
+    assert results[0].draft is None
+    assert results[0].error["error_type"] == "MalformedReplyError"
+    assert "the body is a list" in results[0].error["message"]
+
+
+def _line(body, status=200):
+    return {"custom_id": "a", "response": {"status_code": status, "body": body}, "error": None}
+
+
+@pytest.mark.parametrize(("line", "says"), [
+    (_line([]), "the body is a list"),
+    (_line("ok"), "the body is a string"),
+    (_line(None), "the body is null"),
+    (_line({}), "choices is missing"),
+    (_line({"choices": ["x"]}), "choices.0 is a string"),
+    (_line({"choices": []}), "choices is empty"),
+    (_line({"choices": [{"message": None}]}), "choices.0.message is null"),
+    (_line({"choices": [{"message": {"content": "{}"}}], "usage": [1]}), "usage is a list"),
+    (_line({"choices": [{"message": {"content": "{}"}}], "usage": "x"}), "usage is a string"),
+    ({"custom_id": "a", "response": "oops"}, "has no response object"),
+    (["not", "an", "object"], "is not a JSON object"),
+])
+def test_batch_result_lines_of_any_shape_become_a_malformed_reply_error(line, says):
+    with pytest.raises(MalformedReplyError, match=says):
+        _answer(line)
+
+
+def test_batch_error_body_that_is_a_string_still_gives_a_provider_error():
+    with pytest.raises(ProviderError, match="HTTP 500: boom") as info:
+        _answer(_line({"error": "boom"}, status=500))
+    assert info.value.status_code == 500
