@@ -213,7 +213,7 @@ class StructuredModel:
                                        "(finish_reason=length); shorten the input or raise the model's max tokens",
                                        last_raw=raw, usage=usage) from None
         except openai.OpenAIError as exc:
-            raise provider_error(exc, model=s.model, base_url=s.base_url) from None
+            raise provider_error(exc, model=s.model, base_url=s.base_url, method=s.method) from None
         raw: AIMessage = out["raw"]
         usage = dict(raw.usage_metadata) if raw.usage_metadata else None
         raw_text = _raw_text(raw)

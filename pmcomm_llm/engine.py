@@ -78,7 +78,7 @@ class HttpModel:
         try:
             reply = await call_with_retries(once, max_retries=s.max_retries, backoff_max=s.backoff_max)
         except (HTTPFailure, httpx2.HTTPError) as exc:
-            raise provider_error(exc, model=s.model, base_url=s.base_url) from None
+            raise provider_error(exc, model=s.model, base_url=s.base_url, method=s.method) from None
         usage = reply.usage_counts
         choice = reply.choices[0]
         raw_text = choice.message.answer

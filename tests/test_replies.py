@@ -105,3 +105,83 @@ def test_batch_error_body_that_is_a_string_still_gives_a_provider_error():
     with pytest.raises(ProviderError, match="HTTP 500: boom") as info:
         _answer(_line({"error": "boom"}, status=500))
     assert info.value.status_code == 500
+
+
+# -- 2. provider quirks, named -------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_llama_cpp_500_to_json_schema_is_not_retried_and_names_the_methods(server, openai_settings, example,
+                                                                           engine):
+    server.enqueue(*[Raw(LLAMA_CPP_JSON_SCHEMA_500, status=500)] * 5)
+    with pytest.raises(ConfigError) as info:
+        Drafter(**_settings(openai_settings, engine)).draft(example("delay_notice"))
+    message = str(info.value)
+    assert "PMCOMM_METHOD=function_calling or json_mode" in message and "Unrecognized schema" in message
+    assert len(_chats(server)) == 1
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+@pytest.mark.parametrize("status", [400, 422, 500])
+def test_an_unsupported_response_format_in_json_mode_suggests_function_calling(server, openai_settings, example,
+                                                                               engine, status):
+    body = json.dumps({"error": {"message": "response_format json_object is not supported by this model"}})
+    server.enqueue(*[Raw(body, status=status)] * 5)
+    with pytest.raises(ConfigError) as info:
+        Drafter(**_settings(openai_settings, engine, method="json_mode")).draft(example("delay_notice"))
+    assert "PMCOMM_METHOD=function_calling " in str(info.value) and "json_mode (" not in str(info.value)
+    assert len(_chats(server)) == 1
+
+
+CONTEXT_MESSAGES = [
+    "This model's maximum context length is 8192 tokens. However, your messages resulted in 9000 tokens.",
+    "context_length_exceeded",
+    "The input exceeds the context window of this model",
+    "the request exceeds the available context size, try increasing it",  # llama.cpp
+    "Requested tokens (9000) exceed context window of 4096",  # llama-cpp-python
+]
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+@pytest.mark.parametrize("text", CONTEXT_MESSAGES)
+def test_a_400_for_context_length_says_the_prompt_is_too_long_not_to_change_method(server, openai_settings,
+                                                                                   example, engine, text):
+    server.enqueue(Raw(json.dumps({"error": {"message": text, "type": "invalid_request_error"}}), status=400))
+    with pytest.raises(ProviderError) as info:
+        Drafter(**_settings(openai_settings, engine)).draft(example("delay_notice"))
+    message = str(info.value)
+    assert type(info.value) is ProviderError and info.value.status_code == 400
+    assert "too long for the context window" in message and "shorten the scenario" in message.lower()
+    assert "PMCOMM_METHOD" not in message
+    assert len(_chats(server)) == 1
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_a_500_for_context_length_is_not_retried(server, openai_settings, example, engine):
+    body = json.dumps({"error": {"code": 500, "message": "the request exceeds the available context size"}})
+    server.enqueue(*[Raw(body, status=500)] * 5)
+    with pytest.raises(ProviderError, match="too long for the context window"):
+        Drafter(**_settings(openai_settings, engine)).draft(example("delay_notice"))
+    assert len(_chats(server)) == 1
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_a_500_is_retried_unless_its_message_names_a_quirk(server, openai_settings, example, engine):
+    plain = json.dumps({"error": {"code": 500, "message": "CUDA out of memory", "type": "server_error"}})
+    server.enqueue(Raw(plain, status=500), *[Raw(LLAMA_CPP_JSON_SCHEMA_500, status=500)] * 4)
+    with pytest.raises(ConfigError, match="PMCOMM_METHOD=function_calling"):
+        Drafter(**_settings(openai_settings, engine)).draft(example("delay_notice"))
+    assert len(_chats(server)) == 2  # the plain 500 was retried, the quirk was not
+
+
+def test_a_malformed_quirks_file_is_a_prompt_error(monkeypatch):
+    from pmcomm_llm import quirks
+
+    monkeypatch.setattr(quirks, "load_yaml", lambda area, rel: {
+        "context_length_exceeded": {"statuses": [400], "patterns": ["(unclosed"]},
+        "unsupported_response_format": {"statuses": [500], "patterns": ["x"]}})
+    quirks.load_quirks.cache_clear()
+    try:
+        with pytest.raises(PromptError, match="provider_quirks.yaml.*not a valid regular expression"):
+            quirks.load_quirks()
+    finally:
+        quirks.load_quirks.cache_clear()
