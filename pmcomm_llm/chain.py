@@ -208,7 +208,9 @@ class StructuredModel:
         except openai.LengthFinishReasonError as exc:
             completion = getattr(exc, "completion", None)
             raw = completion.choices[0].message.content if completion and completion.choices else None
-            usage = completion.usage.model_dump() if completion and completion.usage else None
+            counts = completion.usage if completion else None
+            usage = {"input_tokens": counts.prompt_tokens or 0, "output_tokens": counts.completion_tokens or 0,
+                     "total_tokens": counts.total_tokens or 0} if counts else None
             raise OutputTruncatedError("the model hit its output token limit before finishing "
                                        "(finish_reason=length); shorten the input or raise the model's max tokens",
                                        last_raw=raw, usage=usage) from None
@@ -265,10 +267,12 @@ class Drafter:
             return [{"content": m.content, "role": "system" if m.type == "system" else "user"} for m in messages]
         return messages
 
-    def _reask(self, conversation: list[Any], raw: str, text: str) -> list[Any]:
+    def _reask(self, prompt: list[Any], raw: str, text: str) -> list[Any]:
+        """The original prompt, the last answer and what was wrong with it: never the whole history, so a
+        re-ask costs about what the first attempt did, however many came before it."""
         if self.settings.engine == "http":
-            return [*conversation, {"content": raw, "role": "assistant"}, {"content": text, "role": "user"}]
-        return [*conversation, AIMessage(raw), HumanMessage(text)]
+            return [*prompt, {"content": raw, "role": "assistant"}, {"content": text, "role": "user"}]
+        return [*prompt, AIMessage(raw), HumanMessage(text)]
 
     async def _call(self, conversation: list[Any]) -> Attempt:
         estimate = 0.0
@@ -343,16 +347,21 @@ class Drafter:
             announce_offline()
             return self.draft_offline(scenario)
         start = time.perf_counter()
-        messages = self._start(scenario)
+        prompt = messages = self._start(scenario)
         usage = Usage()
         attempts = invalid = guard_reasks = 0
         budget = self.settings.max_reasks
+        token_budget = self.settings.max_item_tokens or None
         last_error: str | None = None
         last_raw = ""
         while True:
             attempts += 1
-            attempt = await self._call(messages)
-            usage = usage.add(attempt.usage)
+            try:
+                attempt = await self._call(messages)
+            except OutputTruncatedError as exc:  # the item's usage so far, not only the last attempt's
+                exc.usage = usage.add(exc.usage or {})
+                raise
+            usage = usage.add(attempt.usage or {})  # every attempt counts, even one that reported no usage
             last_raw = attempt.raw_text
             if attempt.content is None:
                 invalid += 1
@@ -360,7 +369,8 @@ class Drafter:
                 if invalid > budget:
                     raise DraftRetryError("the model did not return a valid draft", n_attempts=attempts,
                                           last_raw=last_raw, usage=usage, last_error=last_error)
-                messages = self._reask(messages, last_raw or "(empty)",
+                self._check_token_budget(token_budget, usage, attempt, attempts, last_error)
+                messages = self._reask(prompt, last_raw or "(empty)",
                                        self.prompts.reask_message("invalid_output", [last_error or ""]))
                 continue
             report = check_draft(attempt.content, scenario)
@@ -369,9 +379,28 @@ class Drafter:
                 meta = self._meta(scenario, usage=usage, attempts=attempts, guard=guard,
                                   latency_ms=(time.perf_counter() - start) * 1000)
                 return Draft.from_content(attempt.content, meta)
+            violations = report.messages()
+            self._check_token_budget(token_budget, usage, attempt, attempts, "; ".join(violations))
             guard_reasks += 1
-            messages = self._reask(messages, last_raw,
-                                   self.prompts.reask_message("guard_violation", report.messages()))
+            messages = self._reask(prompt, last_raw, self.prompts.reask_message("guard_violation", violations))
+
+    @staticmethod
+    def _check_token_budget(token_budget: int | None, usage: Usage, attempt: Attempt, attempts: int,
+                            last_error: str | None) -> None:
+        """Stop before a re-ask that would take the item past ``max_item_tokens``.
+
+        A re-ask resends the prompt plus the last answer, so it costs at least what the last attempt did.
+        """
+        if token_budget is None:
+            return
+        last = (attempt.usage or {}).get("total_tokens") or 0
+        if usage.total_tokens + last <= token_budget:
+            return
+        raise DraftRetryError(
+            f"stopped re-asking: the item has used {usage.total_tokens} tokens and another attempt (about {last}) "
+            f"would pass its budget of {token_budget} (PMCOMM_MAX_ITEM_TOKENS, 0 = no limit); the model did not "
+            "return a usable draft", n_attempts=attempts, last_raw=attempt.raw_text, usage=usage,
+            last_error=last_error)
 
     def draft(self, scenario: Scenario | dict[str, Any]) -> Draft:
         """Synchronous :meth:`adraft` (works in scripts and in Jupyter; offline needs no event loop)."""

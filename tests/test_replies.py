@@ -185,3 +185,62 @@ def test_a_malformed_quirks_file_is_a_prompt_error(monkeypatch):
             quirks.load_quirks()
     finally:
         quirks.load_quirks.cache_clear()
+
+
+# -- 3. re-asks that do not grow -----------------------------------------------------------------------------
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_the_third_attempt_sends_the_prompt_the_last_answer_and_the_error_only(server, openai_settings, example,
+                                                                               engine):
+    server.enqueue(Reply('{"subject": "first'), Reply('{"subject": "second'))
+    draft = Drafter(**_settings(openai_settings, engine, max_reasks=2)).draft(example("delay_notice"))
+    first, _, third = (r.json["messages"] for r in _chats(server))
+    assert draft.meta.attempts == 3
+    assert len(third) == len(first) + 2 and third[:len(first)] == first
+    assert third[-2]["role"] == "assistant" and '"second' in third[-2]["content"]
+    assert third[-1]["role"] == "user" and "could not be used" in third[-1]["content"]
+
+
+USAGE = {"prompt_tokens": 900, "completion_tokens": 100, "total_tokens": 1000}
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_an_item_stops_before_a_reask_would_pass_its_token_budget(server, openai_settings, example, engine):
+    server.enqueue(*[Reply('{"subject": "cut', usage=USAGE)] * 3)
+    with pytest.raises(DraftRetryError) as info:
+        Drafter(**_settings(openai_settings, engine, max_item_tokens=1500)).draft(example("delay_notice"))
+    err = info.value
+    assert "budget of 1500" in str(err) and "PMCOMM_MAX_ITEM_TOKENS" in str(err)
+    assert err.n_attempts == 1 and err.last_raw == '{"subject": "cut' and err.usage.total_tokens == 1000
+    assert len(_chats(server)) == 1
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_a_budget_of_zero_means_no_token_limit(server, openai_settings, example, engine):
+    server.enqueue(*[Reply('{"subject": "cut', usage=USAGE)] * 2)
+    draft = Drafter(**_settings(openai_settings, engine, max_item_tokens=0)).draft(example("delay_notice"))
+    assert draft.meta.attempts == 3 and draft.meta.usage.total_tokens > 2000
+
+
+def test_the_token_budget_is_read_from_the_environment():
+    assert Settings.resolve(env={"PMCOMM_MAX_ITEM_TOKENS": "1234"}).max_item_tokens == 1234
+    assert Settings.resolve(env={}).max_item_tokens == 60_000
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_a_truncated_reply_after_a_reask_carries_the_items_whole_usage(server, openai_settings, example, engine):
+    server.enqueue(Reply('{"subject": "cut', usage=USAGE),
+                   Reply('{"subject": "long', finish_reason="length", usage=USAGE))
+    with pytest.raises(OutputTruncatedError) as info:
+        Drafter(**_settings(openai_settings, engine)).draft(example("delay_notice"))
+    assert info.value.usage.total_tokens == 2000 and info.value.usage.calls == 2
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_an_attempt_without_reported_usage_still_counts_as_a_call(server, openai_settings, example, engine):
+    no_usage = json.dumps({"choices": [{"message": {"role": "assistant", "content": '{"subject": "cut'},
+                                        "finish_reason": "stop"}]})
+    server.enqueue(*[Raw(no_usage)] * 3)
+    with pytest.raises(DraftRetryError) as info:
+        Drafter(**_settings(openai_settings, engine, max_reasks=2)).draft(example("delay_notice"))
+    assert info.value.usage.calls == 3 and len(_chats(server)) == 3
