@@ -35,8 +35,9 @@ from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
 
 from pmcomm_llm.batch import BatchSummary, InputItem, error_record, output_record, prepare, read_items
 from pmcomm_llm.chain import Drafter, run_sync
-from pmcomm_llm.errors import ConfigError, DraftRetryError, InputFileError, OutputTruncatedError, PmcommError, \
-    ProviderError
+from pmcomm_llm.errors import ConfigError, DraftRetryError, InputFileError, MalformedReplyError, OutputTruncatedError, \
+    PmcommError, ProviderError
+from pmcomm_llm.replies import read_completion
 from pmcomm_llm.retry import call_with_retries, provider_error
 from pmcomm_llm.files import RunLock, atomic_write_text, refuse_foreign, refuse_same_file
 from pmcomm_llm.records import Appender, compact, scan_output
@@ -694,40 +695,40 @@ def cancel(state_path: str | Path, *, settings: Settings | None = None) -> Batch
 # -- collect -----------------------------------------------------------------------------------------------
 
 
-def _usage(body: dict[str, Any]) -> dict[str, int]:
-    raw = body.get("usage") or {}
-    return {"input_tokens": raw.get("prompt_tokens") or 0, "output_tokens": raw.get("completion_tokens") or 0,
-            "total_tokens": raw.get("total_tokens") or 0}
+def _answer(line: Any) -> tuple[str, dict[str, int]]:
+    """The raw JSON answer and usage of one result line, or the error that explains why there is none.
 
-
-def _answer(line: dict[str, Any]) -> tuple[str, dict[str, int]]:
-    """The raw JSON answer and usage of one result line, or the error that explains why there is none."""
+    A line of any shape ends here as a :class:`ProviderError` (or a truncation / refusal error), never as an
+    ``AttributeError``: the response body is read by the same reply check as the online engines.
+    """
+    if not isinstance(line, dict):
+        raise MalformedReplyError("the batch result line is not a JSON object")
     error = line.get("error")
     if error:
         code = error.get("code") if isinstance(error, dict) else None
         message = error.get("message") if isinstance(error, dict) else str(error)
         raise ProviderError(f"the batch request failed ({code or 'error'}): {message}")
-    response = line.get("response") or {}
+    response = line.get("response")
+    if not isinstance(response, dict):
+        raise MalformedReplyError("the batch result line has no response object")
     code = response.get("status_code")
-    body = response.get("body") if isinstance(response.get("body"), dict) else {}
+    body = response.get("body")
     if code != 200:
-        detail = (body.get("error") or {}).get("message") if isinstance(body.get("error"), dict) else None
+        failure = body.get("error") if isinstance(body, dict) else None
+        detail = failure.get("message") if isinstance(failure, dict) else failure
         raise ProviderError(f"the model request failed with HTTP {code}: {detail or 'no detail given'}",
                             status_code=code if isinstance(code, int) else None)
-    choices = body.get("choices") or []
-    if not choices:
-        raise ProviderError("the model's response held no choices")
-    choice = choices[0]
-    message = choice.get("message") or {}
-    usage = _usage(body)
-    tool_calls = message.get("tool_calls") or []
-    raw = ((tool_calls[0].get("function") or {}).get("arguments") if tool_calls else message.get("content")) or ""
-    if choice.get("finish_reason") == "length":
+    completion = read_completion(body, where="the batch API")
+    choice = completion.choices[0]
+    usage = completion.usage_counts or {"input_tokens": 0, "output_tokens": 0, "total_tokens": 0}
+    raw = choice.message.answer
+    if choice.finish_reason == "length":
         raise OutputTruncatedError("the model hit its output token limit before finishing the draft "
                                    "(finish_reason=length)", last_raw=raw, usage=usage)
-    if message.get("refusal"):
-        raise DraftRetryError("the model refused to draft", n_attempts=1, last_raw=message["refusal"], usage=usage,
-                              last_error=f"refusal: {message['refusal']}")
+    refusal = choice.message.refusal
+    if refusal:
+        raise DraftRetryError("the model refused to draft", n_attempts=1, last_raw=refusal, usage=usage,
+                              last_error=f"refusal: {refusal}")
     return raw, usage
 
 

@@ -14,6 +14,7 @@ import json
 import time
 import weakref
 from concurrent.futures import ThreadPoolExecutor
+from contextvars import ContextVar
 from typing import Any, Coroutine, TypeVar
 
 import openai
@@ -26,6 +27,7 @@ from pmcomm_llm.errors import ConfigError, DraftRetryError, OutputTruncatedError
 from pmcomm_llm.guard import check_draft
 from pmcomm_llm.offline import announce_offline, offline_content
 from pmcomm_llm.prompts import PromptSet, load_prompts, render_strict
+from pmcomm_llm.replies import malformed_reply, reply_problem
 from pmcomm_llm.retry import call_with_retries, provider_error
 from pmcomm_llm.scenario import Scenario, parse_scenario
 from pmcomm_llm.settings import Settings
@@ -84,6 +86,28 @@ def _raw_text(raw: AIMessage) -> str:
     return raw.content if isinstance(raw.content, str) else json.dumps(raw.content, ensure_ascii=False)
 
 
+# What the response hook found wrong with each 2xx chat-completion body of the current model call (None: nothing).
+_REPLY_PROBLEMS: ContextVar[list[str | None] | None] = ContextVar("pmcomm_reply_problems", default=None)
+
+# What the openai SDK and LangChain raise while parsing a 200 body that is not a chat completion (observed for
+# [], "ok", null, {}, {"choices": ["x"]}, {"choices": []}, a null message, a list or string usage, non-JSON
+# text; pydantic's ValidationError and json's JSONDecodeError are ValueErrors). Caught around the model call
+# only, and turned into MalformedReplyError only when the response hook saw a malformed body: anything else
+# is re-raised as it came.
+_PARSE_FAILURES = (AttributeError, TypeError, IndexError, KeyError, ValueError)
+
+
+async def _inspect_reply(response: Any) -> None:
+    """Response hook: note what is wrong with a 2xx chat completion's shape before the SDK parses it."""
+    seen = _REPLY_PROBLEMS.get()
+    if seen is None or not 200 <= response.status_code < 300:
+        return
+    if not response.request.url.path.endswith("/chat/completions"):
+        return
+    await response.aread()
+    seen.append(reply_problem(response.content))
+
+
 def _validation_errors(exc: ValidationError) -> list[str]:
     return [f"{'.'.join(str(p) for p in e['loc']) or '(root)'}: {e['msg']}" for e in exc.errors()]
 
@@ -116,7 +140,7 @@ class StructuredModel:
                 raise ConfigError("no API key: set OPENAI_API_KEY (or PMCOMM_API_KEY), or set OPENAI_BASE_URL for "
                                   "a local OpenAI-compatible server, or use --backend offline")
             api_key = "not-needed"  # local servers (Ollama, vLLM) accept any key
-        http_client = openai.DefaultAsyncHttpxClient(timeout=s.timeout)
+        http_client = openai.DefaultAsyncHttpxClient(timeout=s.timeout, event_hooks={"response": [_inspect_reply]})
         llm = ChatOpenAI(
             model=s.model,
             temperature=s.temperature,
@@ -160,20 +184,38 @@ class StructuredModel:
         s = self.settings
         model = self.model()
 
+        where = s.base_url or "the OpenAI API"
+
         async def once() -> dict[str, Any]:
-            return await model.ainvoke(messages)
+            seen: list[str | None] = []
+            token = _REPLY_PROBLEMS.set(seen)
+            try:
+                out = await model.ainvoke(messages)
+            except _PARSE_FAILURES:
+                problem = next((p for p in seen if p), None)
+                if problem is None:
+                    raise
+                raise malformed_reply(problem, where=where) from None  # transient: retried
+            finally:
+                _REPLY_PROBLEMS.reset(token)
+            problem = next((p for p in seen if p), None)
+            if problem is not None:  # parsed anyway; the HTTP engine would refuse it, so refuse it here too
+                raise malformed_reply(problem, where=where)
+            return out
 
         try:
             out = await call_with_retries(once, max_retries=s.max_retries, backoff_max=s.backoff_max)
         except openai.LengthFinishReasonError as exc:
             completion = getattr(exc, "completion", None)
             raw = completion.choices[0].message.content if completion and completion.choices else None
-            usage = completion.usage.model_dump() if completion and completion.usage else None
+            counts = completion.usage if completion else None
+            usage = {"input_tokens": counts.prompt_tokens or 0, "output_tokens": counts.completion_tokens or 0,
+                     "total_tokens": counts.total_tokens or 0} if counts else None
             raise OutputTruncatedError("the model hit its output token limit before finishing "
                                        "(finish_reason=length); shorten the input or raise the model's max tokens",
                                        last_raw=raw, usage=usage) from None
         except openai.OpenAIError as exc:
-            raise provider_error(exc, model=s.model, base_url=s.base_url) from None
+            raise provider_error(exc, model=s.model, base_url=s.base_url, method=s.method) from None
         raw: AIMessage = out["raw"]
         usage = dict(raw.usage_metadata) if raw.usage_metadata else None
         raw_text = _raw_text(raw)
@@ -225,10 +267,12 @@ class Drafter:
             return [{"content": m.content, "role": "system" if m.type == "system" else "user"} for m in messages]
         return messages
 
-    def _reask(self, conversation: list[Any], raw: str, text: str) -> list[Any]:
+    def _reask(self, prompt: list[Any], raw: str, text: str) -> list[Any]:
+        """The original prompt, the last answer and what was wrong with it: never the whole history, so a
+        re-ask costs about what the first attempt did, however many came before it."""
         if self.settings.engine == "http":
-            return [*conversation, {"content": raw, "role": "assistant"}, {"content": text, "role": "user"}]
-        return [*conversation, AIMessage(raw), HumanMessage(text)]
+            return [*prompt, {"content": raw, "role": "assistant"}, {"content": text, "role": "user"}]
+        return [*prompt, AIMessage(raw), HumanMessage(text)]
 
     async def _call(self, conversation: list[Any]) -> Attempt:
         estimate = 0.0
@@ -303,16 +347,21 @@ class Drafter:
             announce_offline()
             return self.draft_offline(scenario)
         start = time.perf_counter()
-        messages = self._start(scenario)
+        prompt = messages = self._start(scenario)
         usage = Usage()
         attempts = invalid = guard_reasks = 0
         budget = self.settings.max_reasks
+        token_budget = self.settings.max_item_tokens or None
         last_error: str | None = None
         last_raw = ""
         while True:
             attempts += 1
-            attempt = await self._call(messages)
-            usage = usage.add(attempt.usage)
+            try:
+                attempt = await self._call(messages)
+            except OutputTruncatedError as exc:  # the item's usage so far, not only the last attempt's
+                exc.usage = usage.add(exc.usage or {})
+                raise
+            usage = usage.add(attempt.usage or {})  # every attempt counts, even one that reported no usage
             last_raw = attempt.raw_text
             if attempt.content is None:
                 invalid += 1
@@ -320,7 +369,8 @@ class Drafter:
                 if invalid > budget:
                     raise DraftRetryError("the model did not return a valid draft", n_attempts=attempts,
                                           last_raw=last_raw, usage=usage, last_error=last_error)
-                messages = self._reask(messages, last_raw or "(empty)",
+                self._check_token_budget(token_budget, usage, attempt, attempts, last_error)
+                messages = self._reask(prompt, last_raw or "(empty)",
                                        self.prompts.reask_message("invalid_output", [last_error or ""]))
                 continue
             report = check_draft(attempt.content, scenario)
@@ -329,9 +379,28 @@ class Drafter:
                 meta = self._meta(scenario, usage=usage, attempts=attempts, guard=guard,
                                   latency_ms=(time.perf_counter() - start) * 1000)
                 return Draft.from_content(attempt.content, meta)
+            violations = report.messages()
+            self._check_token_budget(token_budget, usage, attempt, attempts, "; ".join(violations))
             guard_reasks += 1
-            messages = self._reask(messages, last_raw,
-                                   self.prompts.reask_message("guard_violation", report.messages()))
+            messages = self._reask(prompt, last_raw, self.prompts.reask_message("guard_violation", violations))
+
+    @staticmethod
+    def _check_token_budget(token_budget: int | None, usage: Usage, attempt: Attempt, attempts: int,
+                            last_error: str | None) -> None:
+        """Stop before a re-ask that would take the item past ``max_item_tokens``.
+
+        A re-ask resends the prompt plus the last answer, so it costs at least what the last attempt did.
+        """
+        if token_budget is None:
+            return
+        last = (attempt.usage or {}).get("total_tokens") or 0
+        if usage.total_tokens + last <= token_budget:
+            return
+        raise DraftRetryError(
+            f"stopped re-asking: the item has used {usage.total_tokens} tokens and another attempt (about {last}) "
+            f"would pass its budget of {token_budget} (PMCOMM_MAX_ITEM_TOKENS, 0 = no limit); the model did not "
+            "return a usable draft", n_attempts=attempts, last_raw=attempt.raw_text, usage=usage,
+            last_error=last_error)
 
     def draft(self, scenario: Scenario | dict[str, Any]) -> Draft:
         """Synchronous :meth:`adraft` (works in scripts and in Jupyter; offline needs no event loop)."""

@@ -21,6 +21,7 @@ from pydantic import BaseModel, ValidationError
 
 from pmcomm_llm.chain import Attempt, StructuredModel, _validation_errors
 from pmcomm_llm.errors import ConfigError, OutputTruncatedError
+from pmcomm_llm.replies import Completion, read_completion
 from pmcomm_llm.retry import HTTPFailure, call_with_retries, provider_error
 
 __all__ = ["HttpModel"]
@@ -68,36 +69,28 @@ class HttpModel:
             self._clients[loop] = client
         return client
 
-    async def _post(self, data: bytes) -> dict[str, Any]:
+    async def _post(self, data: bytes) -> Completion:
         response = await self._client().post(self.url, content=data, headers=self._headers)
         if response.status_code >= 400:
             raise HTTPFailure(response.status_code, response.headers, response.content)
-        return json.loads(response.content)
+        # a 2xx that is not a chat completion raises MalformedReplyError, which the retry layer retries
+        return read_completion(response.content, where=self.settings.base_url or "the OpenAI API")
 
     async def call(self, messages: list[dict[str, Any]]) -> Attempt:
         s = self.settings
         data = json.dumps(self.body(messages), ensure_ascii=False).encode("utf-8")
 
-        async def once() -> dict[str, Any]:
+        async def once() -> Completion:
             return await self._post(data)
 
         try:
             reply = await call_with_retries(once, max_retries=s.max_retries, backoff_max=s.backoff_max)
         except (HTTPFailure, httpx2.HTTPError) as exc:
-            raise provider_error(exc, model=s.model, base_url=s.base_url) from None
-        except json.JSONDecodeError:
-            return Attempt(None, "", "the provider's reply was not JSON", None)
-        usage_raw = reply.get("usage") or {}
-        usage = {"input_tokens": usage_raw.get("prompt_tokens", 0), "output_tokens": usage_raw.get("completion_tokens", 0),
-                 "total_tokens": usage_raw.get("total_tokens", 0)} if usage_raw else None
-        try:
-            choice = reply["choices"][0]
-            message = choice.get("message") or {}
-        except (KeyError, IndexError, TypeError):
-            return Attempt(None, json.dumps(reply)[:2000], "the reply had no choices", usage)
-        calls = message.get("tool_calls") or []
-        raw_text = (calls[0].get("function", {}).get("arguments") or "") if calls else (message.get("content") or "")
-        if choice.get("finish_reason") == "length":
+            raise provider_error(exc, model=s.model, base_url=s.base_url, method=s.method) from None
+        usage = reply.usage_counts
+        choice = reply.choices[0]
+        raw_text = choice.message.answer
+        if choice.finish_reason == "length":
             raise OutputTruncatedError("the model hit its output token limit before finishing "
                                        "(finish_reason=length)", last_raw=raw_text, usage=usage)
         fenced = _FENCE.match(raw_text)

@@ -15,6 +15,7 @@ __all__ = [
     "EnvironmentFault",
     "InputFileError",
     "OutputFileError",
+    "MalformedReplyError",
     "OutputTruncatedError",
     "PmcommError",
     "PromptError",
@@ -91,6 +92,14 @@ class ProviderError(PmcommError):
 
 class AuthenticationError(ProviderError):
     """401/403: retrying cannot help and every other item would fail the same way."""
+
+
+class MalformedReplyError(ProviderError):
+    """The provider answered 2xx with a body that is not a chat completion (wrong shape, or not JSON).
+
+    Transient: the retry layer tries again within the same budget. The message says what was wrong with
+    the shape, never what the body held.
+    """
 
 
 class OutputTruncatedError(PmcommError):

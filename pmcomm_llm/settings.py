@@ -17,6 +17,7 @@ from pmcomm_llm.errors import ConfigError
 
 __all__ = [
     "DEFAULT_CONCURRENCY",
+    "DEFAULT_MAX_ITEM_TOKENS",
     "DEFAULT_MAX_REASKS",
     "DEFAULT_MAX_RETRIES",
     "DEFAULT_MODEL",
@@ -36,6 +37,8 @@ DEFAULT_MAX_RETRIES = 4
 """Transient-failure retries (timeouts, connection errors, 429, 5xx) in our one retry layer."""
 DEFAULT_MAX_REASKS = 2
 """Re-asks after invalid structured output, and separately after a guard violation."""
+DEFAULT_MAX_ITEM_TOKENS = 60_000
+"""Total tokens (all attempts of one item, as the API reported them) before re-asking stops; 0 = no limit."""
 DEFAULT_CONCURRENCY = 8
 DEFAULT_BACKOFF_MAX = 30.0
 
@@ -55,6 +58,7 @@ _ENV: dict[str, tuple[str, ...]] = {
     "timeout": ("PMCOMM_TIMEOUT",),
     "max_retries": ("PMCOMM_MAX_RETRIES",),
     "max_reasks": ("PMCOMM_MAX_REASKS",),
+    "max_item_tokens": ("PMCOMM_MAX_ITEM_TOKENS",),
     "concurrency": ("PMCOMM_CONCURRENCY",),
     "api_key": ("PMCOMM_API_KEY", "OPENAI_API_KEY"),
     "base_url": ("PMCOMM_BASE_URL", "OPENAI_BASE_URL"),
@@ -105,6 +109,8 @@ class Settings(BaseModel):
     timeout: float = Field(DEFAULT_TIMEOUT, gt=0)
     max_retries: int = Field(DEFAULT_MAX_RETRIES, ge=0, le=20)
     max_reasks: int = Field(DEFAULT_MAX_REASKS, ge=0, le=5)
+    max_item_tokens: int | None = Field(DEFAULT_MAX_ITEM_TOKENS, ge=0)
+    """Token budget of one item across its attempts; ``None`` or 0 means no limit."""
     concurrency: int = Field(DEFAULT_CONCURRENCY, ge=1, le=1024)
     backoff_max: float = Field(DEFAULT_BACKOFF_MAX, gt=0)
     api_key: SecretStr | None = None

@@ -9,7 +9,8 @@ from pmcomm_llm import Draft, Drafter, Scenario, adraft, draft, draft_many, load
 
 EXPECTED_ALL = [
     "AuthenticationError", "Candidate", "CheckResult", "ConfigError", "Draft", "DraftContent", "DraftMeta",
-    "DraftRetryError", "Drafter", "EnvironmentFault", "GuardReport", "InputFileError", "OutputFileError", "ItemResult", "OutputTruncatedError",
+    "DraftRetryError", "Drafter", "EnvironmentFault", "GuardReport", "InputFileError", "ItemResult",
+    "MalformedReplyError", "OutputFileError", "OutputTruncatedError",
     "PmcommError", "PromptError", "ProviderError", "Scenario", "ScenarioError", "Settings", "adraft",
     "adraft_many", "check_draft", "draft", "draft_many", "load_prompts", "parse_scenario",
     "evaluate", "evaluate_many", "aevaluate", "Evaluation",

@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from pmcomm_llm import AuthenticationError, Drafter, DraftRetryError, OutputTruncatedError
+from pmcomm_llm import AuthenticationError, ConfigError, Drafter, DraftRetryError, OutputTruncatedError
 from pmcomm_llm.testing import Hang, Length, Malformed, Reply, Status
 from pmcomm_llm.testing.responders import offline_responder
 
@@ -44,7 +44,7 @@ def test_401_fails_at_once_with_one_request(server, openai_settings, example):
 
 def test_400_is_not_retried_and_says_what_to_try(server, openai_settings, example):
     server.enqueue(Status(400, body={"error": {"message": "response_format json_schema not supported"}}))
-    with pytest.raises(Exception) as info:
+    with pytest.raises(ConfigError) as info:
         Drafter(**openai_settings).draft(example("cancel_project"))
     assert len(_chat_requests(server)) == 1
     assert "function_calling" in str(info.value)

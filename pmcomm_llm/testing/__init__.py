@@ -17,12 +17,13 @@ if TYPE_CHECKING:
         Hang,
         Length,
         Malformed,
+        Raw,
         RecordedRequest,
         Reply,
         Status,
     )
 
-__all__ = ["Drop", "FakeOpenAIServer", "Hang", "Length", "Malformed", "RecordedRequest", "Reply", "Status"]
+__all__ = ["Drop", "FakeOpenAIServer", "Hang", "Length", "Malformed", "Raw", "RecordedRequest", "Reply", "Status"]
 
 
 def __getattr__(name: str) -> Any:

@@ -57,6 +57,7 @@ __all__ = [
     "Length",
     "Malformed",
     "RecordedRequest",
+    "Raw",
     "Reply",
     "Status",
     "default_responder",
@@ -111,6 +112,20 @@ class Status:
 
 
 @dataclass
+class Raw:
+    """Answer with exactly this status and body, whatever its shape.
+
+    For replies that are not chat completions at all: ``[]``, ``"ok"``, a
+    completion without choices, plain text, or an error body that is not an
+    OpenAI error object.  ``body`` is sent verbatim (a str is UTF-8 encoded).
+    """
+
+    body: bytes | str
+    status: int = 200
+    content_type: str = "application/json"
+
+
+@dataclass
 class Hang:
     """Wait ``seconds`` before replying normally, to provoke client timeouts.
 
@@ -140,7 +155,7 @@ class Drop:
     """Close the connection without answering (a network-level failure)."""
 
 
-Action = Union[Reply, Status, Hang, Malformed, Length, Drop]
+Action = Union[Reply, Status, Raw, Hang, Malformed, Length, Drop]
 _DEFAULT_REPLY = Reply()
 
 
@@ -344,6 +359,10 @@ def _truncate(text: str) -> str:
     return _FALLBACK_MALFORMED
 
 
+def _raw_bytes(body: bytes | str) -> bytes:
+    return body.encode("utf-8") if isinstance(body, str) else body
+
+
 def _reason(code: int) -> str:
     try:
         return http.HTTPStatus(code).phrase
@@ -474,7 +493,7 @@ class FakeOpenAIServer:
     def enqueue(self, *actions: Action) -> None:
         """Append actions; each chat completion (HTTP or batch line) consumes one."""
         for action in actions:
-            if not isinstance(action, (Reply, Status, Hang, Malformed, Length, Drop)):
+            if not isinstance(action, (Reply, Status, Raw, Hang, Malformed, Length, Drop)):
                 raise TypeError(f"not a script action: {action!r}")
         self.script.extend(actions)
 
@@ -803,6 +822,8 @@ class FakeOpenAIServer:
             action = _DEFAULT_REPLY
         if self.latency > 0:
             await asyncio.sleep(self.latency)
+        if isinstance(action, Raw):
+            return _Response(action.status, _raw_bytes(action.body), content_type=action.content_type)
         status, headers, body = self._render(action, req.json)
         return _json_response(status, body, headers)
 
@@ -1019,6 +1040,11 @@ class FakeOpenAIServer:
             return 500, _error_body(500, "Connection dropped.")
         if isinstance(action, Hang):
             action = _DEFAULT_REPLY
+        if isinstance(action, Raw):
+            try:
+                return action.status, json.loads(_raw_bytes(action.body))
+            except ValueError:  # a batch result body is JSON; carry text as a JSON string
+                return action.status, _raw_bytes(action.body).decode("utf-8", "replace")
         status, _, body = self._render(action, request)
         return status, body
 
