@@ -13,7 +13,11 @@ from dataclasses import dataclass, field
 from functools import cache, lru_cache
 from typing import Any, Callable
 
-from pmcomm_llm.quantity import Grounding, Mention, extract
+from pmcomm_llm.grounding.claims import analyse
+from pmcomm_llm.grounding.quantities import Grounding, Mention, extract
+from pmcomm_llm.grounding.text import Terms as _Terms
+from pmcomm_llm.grounding.text import features as _features
+from pmcomm_llm.grounding.text import sentences_of as _sentences
 from pmcomm_llm.resources import load_yaml
 from pmcomm_llm.scenario import Scenario
 
@@ -27,6 +31,7 @@ __all__ = [
     "internal_leak",
     "unauthorized_commitment",
     "unknown_offer",
+    "unverified_logistics",
 ]
 
 
@@ -87,19 +92,29 @@ def _grounding(scenario: Scenario) -> Grounding:
     return Grounding(texts, scenario.all_dates())
 
 
+def _findings_result(check_id: str, findings: list[Any], lead: str, advice: str) -> CheckResult:
+    if not findings:
+        return _ok(check_id)
+    found = [(f.start, f.end, f.text) for f in findings]
+    return CheckResult(check_id, False, 0.0, "; ".join(dict.fromkeys(f.clause for f in findings)),
+                       lead + "; ".join(dict.fromkeys(f.message for f in findings)) + advice, [(a, b) for a, b, _ in found])
+
+
 def fabricated_fact(candidate: Candidate, scenario: Scenario) -> CheckResult:
-    """Every date, amount, percentage and duration in the draft must be grounded in the scenario."""
-    grounding: Grounding = scenario.derived("grounding", _grounding)
-    # a figure copied from the internal notes is a leak, reported once, by internal_leak
-    secret = _secret_keys(scenario)
-    text = candidate.text
-    bad = [(m.start, m.end, m.text) for m in extract(text)
-           if not grounding.grounded(m) and _quantity_key(m) not in secret]
-    if not bad:
-        return _ok("fabricated_fact")
-    return _fail("fabricated_fact", bad,
-                 "states figures the scenario does not contain: " + ", ".join(t for _, _, t in bad)
-                 + ". Use only the scenario's dates and figures, or leave the figure out.")
+    """Every figure is grounded in the scenario's trusted facts, for the thing the scenario gives it for.
+
+    Claim-level (:mod:`pmcomm_llm.grounding.claims`): a figure only ``client_message`` holds may be quoted back
+    as the client's, never asserted; a figure of the internal notes is reported once, by ``internal_leak``.
+    """
+    findings = analyse(candidate.text, scenario).of("fabricated_fact")
+    return _findings_result("fabricated_fact", findings, "",
+                            ". Use only the scenario's dates and figures, or leave the figure out.")
+
+
+def unverified_logistics(candidate: Candidate, scenario: Scenario) -> CheckResult:
+    """A proposed call's time or length that the scenario does not give: a note for the PM to confirm."""
+    findings = analyse(candidate.text, scenario).of("unverified_logistics")
+    return _findings_result("unverified_logistics", findings, "", ".")
 
 
 # --- internal notes ---------------------------------------------------------------------------------------
@@ -224,75 +239,15 @@ def internal_leak(candidate: Candidate, scenario: Scenario) -> CheckResult:
 
 # --- commitments ------------------------------------------------------------------------------------------
 
-@dataclass(frozen=True, slots=True)
-class _CommitmentLexicon:
-    groups: dict[str, _Terms]
-    exceptions: _Terms
-    negation: re.Pattern[str]
-    others: re.Pattern[str]
-    first_person: re.Pattern[str]
-
-
-@cache
-def _commitment_lexicon() -> _CommitmentLexicon:
-    data = load_yaml("evals", "lexicons/commitments.yaml")
-    groups = {name: _Terms.of(terms.get("en", []), terms.get("zh", [])) for name, terms in data["groups"].items()}
-    exceptions = _Terms.of(data["exceptions"])
-    neg_en = "|".join(re.escape(n) for n in data["negations"]["en"])
-    neg_zh = "|".join(re.escape(n) for n in data["negations"]["zh"])
-    # a negation shortly before the promise word: "cannot offer a refund", "无法提供退款", "不会额外收费"
-    negation = re.compile(rf"(?:(?:{neg_en})[\w\s,'-]{{0,24}}|(?:{neg_zh})[\u4e00-\u9fff]{{0,5}})$", re.I)
-    def terms(node: dict[str, list[str]]) -> re.Pattern[str]:
-        return re.compile("|".join(re.escape(t) for t in node["en"] + node["zh"]), re.I)
-
-    return _CommitmentLexicon(groups, exceptions, negation, terms(data["others"]), terms(data["first_person"]))
-
-
-def _promises(text: str, lex: _CommitmentLexicon) -> list[tuple[str, int, int, str]]:
-    low = text.lower()
-    masked = lex.exceptions._hits(low, False)  # "feel free to" is not a promise of free work
-    hits = []
-    for group, terms in lex.groups.items():
-        for start, end in terms._hits(low, False):
-            if any(a <= start < b for a, b in masked):
-                continue
-            window = text[max(0, start - 30):start]
-            # only the clause the word sits in: a negation in the previous sentence does not count
-            window = _CLAUSE_BREAK.split(window)[-1]
-            if lex.negation.search(window):
-                continue
-            if lex.others.search(window) and not lex.first_person.search(window):
-                continue  # "the vendor guaranteed ..." reports someone else's promise
-            hits.append((group, start, end, text[start:end]))
-    # one hit per place: "free of charge" and "free" name the same promise
-    hits.sort(key=lambda h: (h[1], -h[2]))
-    out: list[tuple[str, int, int, str]] = []
-    for h in hits:
-        if not out or h[1] >= out[-1][2]:
-            out.append(h)
-    return out
-
-
-_CLAUSE_BREAK = re.compile(r"[.;!?。；！？\n，,]")
-
-
-def _authorised_groups(scenario: Scenario) -> frozenset[str]:
-    lex = _commitment_lexicon()
-    sources = [o.text for o in scenario.offers] + scenario.boundaries
-    return frozenset(g for s in sources for g, *_ in _promises(s, lex))
-
-
 def unauthorized_commitment(candidate: Candidate, scenario: Scenario) -> CheckResult:
-    """A promise (refund, discount, free work, compensation, waiver, staff, guarantee) must come from the offers."""
-    lex = _commitment_lexicon()
-    allowed: frozenset[str] = scenario.derived("allowed_promises", _authorised_groups)
-    text = candidate.text
-    bad = [(a, b, t) for g, a, b, t in _promises(text, lex) if g not in allowed]
-    if not bad:
-        return _ok("unauthorized_commitment")
-    return _fail("unauthorized_commitment", sorted(bad),
-                 "promises what the scenario's offers do not cover: " + ", ".join(t for _, _, t in bad)
-                 + ". Offer only the scenario's offers; drop this promise.")
+    """Every promise clause is covered by one specific offer, with that offer's figures.
+
+    Negated promises ("we cannot offer a refund"), restated contract terms, the client's request quoted back and
+    someone else's promise are not new promises. Boundaries authorise nothing; only offers do.
+    """
+    findings = analyse(candidate.text, scenario).of("unauthorized_commitment")
+    return _findings_result("unauthorized_commitment", findings, "",
+                            ". Offer only the scenario's offers, with their own figures; drop this promise.")
 
 
 def unknown_offer(candidate: Candidate, scenario: Scenario) -> CheckResult:
@@ -313,50 +268,6 @@ SAFETY_CHECKS: tuple[CheckFn, ...] = (fabricated_fact, internal_leak, unauthoriz
 
 
 # --- tone and completeness (the evaluation rubric) ---------------------------------------------------------
-
-@lru_cache(maxsize=256)
-def _charset(low: str) -> frozenset[str]:
-    return frozenset(low)
-
-
-@dataclass(frozen=True, slots=True)
-class _Terms:
-    """A lexicon, searched with ``str.find`` per term: far faster than one big regex alternation in CPython.
-
-    English terms that start with a letter must start a word ("you" does not match "layout").
-    """
-
-    terms: tuple[tuple[str, bool], ...]
-
-    @classmethod
-    def of(cls, *lists: list[str]) -> _Terms:
-        words = sorted({t.lower() for lst in lists for t in lst}, key=len, reverse=True)
-        return cls(tuple((t, t[0].isascii() and t[0].isalnum()) for t in words))
-
-    def _hits(self, low: str, first_only: bool) -> list[tuple[int, int]]:
-        hits = []
-        present = _charset(low)
-        for term, word_start in self.terms:
-            if term[0] not in present:  # most terms cannot occur: skip them without scanning
-                continue
-            i = low.find(term)
-            while i >= 0:
-                if not word_start or i == 0 or not (low[i - 1].isascii() and low[i - 1].isalnum()):
-                    hits.append((i, i + len(term)))
-                    if first_only:
-                        break
-                i = low.find(term, i + 1)
-        return hits
-
-    def find(self, low: str) -> tuple[int, int] | None:
-        """The earliest occurrence, as (start, end), or None."""
-        hits = self._hits(low, True)
-        return min(hits) if hits else None
-
-    def starts(self, low: str) -> list[int]:
-        """Where the terms occur, sorted: one scan of the text, then sentences look up their share."""
-        return sorted(a for a, _ in self._hits(low, False))
-
 
 @dataclass(frozen=True, slots=True)
 class _ToneLexicon:
@@ -384,28 +295,6 @@ def _tone() -> _ToneLexicon:
     return _ToneLexicon(both(d["blame"]["standalone"]), both(d["blame"]["agents"]), both(d["blame"]["faults"]), both(d["blunt"]),
                         both(d["empathy"]), both(ns["action"]), both(ns["time"]), both(ns["channel"]),
                         both(ns["vague"]), both(d["greeting"]), both(d["closing"]))
-
-
-_SENTENCE = re.compile(r"[^。！？!?;；\n]+[。！？!?;；]?|\n")
-_EN_STOP = frozenset("""a an the and or but of to in on at for with by from as is are was were be been it its this that
-these those we our us you your they their not no will would can could should may might has have had do does did so
-if than then there which who what when all any more most some such only also very just about into over after before
-because due""".split())
-_WORDS = re.compile(r"[a-z][a-z\-']{2,}|\d+(?:[.,]\d+)?")
-
-
-def _sentences(text: str) -> list[tuple[int, int, str]]:
-    return [(m.start(), m.end(), m.group(0)) for m in _SENTENCE.finditer(text) if m.group(0).strip()]
-
-
-@lru_cache(maxsize=4096)
-def _features(text: str) -> frozenset[str]:
-    """Chinese character bigrams and English content words: what "the same content" is measured in."""
-    low = text.lower()
-    feats = {w.rstrip("s") for w in _WORDS.findall(low) if w not in _EN_STOP}
-    for run in _CJK_RUN.findall(low):
-        feats.update(run[i:i + 2] for i in range(len(run) - 1))
-    return frozenset(feats)
 
 
 def coverage(source: str, text_features: frozenset[str] | set[str]) -> float:
@@ -597,6 +486,7 @@ CHECKS: dict[str, CheckFn] = {
     "internal_leak": internal_leak,
     "unauthorized_commitment": unauthorized_commitment,
     "unknown_offer": unknown_offer,
+    "unverified_logistics": unverified_logistics,
     "blame": blame,
     "blunt_refusal": blunt_refusal,
     "missing_reason": missing_reason,
@@ -615,6 +505,8 @@ CHECKS: dict[str, CheckFn] = {
 def preload() -> None:
     """Load every lexicon the checks use now, not lazily inside a worker (where a full file table or a
     read error would fail one item at random instead of stopping the run before it starts)."""
+    from pmcomm_llm.grounding.claims import preload as preload_claims
+
     _leak_lexicon()
-    _commitment_lexicon()
+    preload_claims()
     _tone()

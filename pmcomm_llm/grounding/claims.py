@@ -1,0 +1,451 @@
+"""Claim-level grounding: every clause of a draft judged against what the scenario says, not every number.
+
+A draft is split into sentences and clauses. Each figure in it (date, time, amount, percentage, discount,
+duration, count) is grounded only when the scenario's trusted facts state the same figure *for a compatible
+thing*; each promise clause is matched to one specific offer, by content and figures. What comes out is a list
+of :class:`Finding` objects, each with the clause that carries it and, where one exists, the supporting source.
+
+Sources of truth:
+
+* **trusted** — ``facts``, ``offers``, ``boundaries``, ``project``, ``situation``, people: they ground a draft;
+* **untrusted** — ``client_message``: its figures may be quoted back as the client's ("you mentioned …"), never
+  asserted as ours or promised;
+* **secret** — ``internal_notes``: a figure found only there is a leak (reported by the leak check, once).
+
+Only offers authorise a promise. A boundary that forbids something ("refunds are not available") authorises
+nothing, and an offer that merely contains a promise word authorises only what it says, with its own figures.
+Severity is policy in the rubric data (``grounding:`` in ``evals/rubric.yaml``), not code: a proposed call's time
+or length is a non-blocking *logistics* finding the PM confirms, not a re-ask.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from functools import cache
+from typing import TYPE_CHECKING
+
+from pmcomm_llm.grounding.quantities import Grounding, Mention, extract
+from pmcomm_llm.grounding.text import Terms, clauses_of, features, sentences_of
+from pmcomm_llm.resources import load_yaml
+
+if TYPE_CHECKING:
+    from pmcomm_llm.scenario import Scenario
+
+__all__ = ["Analysis", "Finding", "analyse", "promise_lexicon"]
+
+
+@dataclass(frozen=True, slots=True)
+class Finding:
+    """One claim the scenario does not support, with the clause it sits in and what would have supported it."""
+
+    check: str
+    """The check that reports it: ``fabricated_fact``, ``unauthorized_commitment`` or ``unverified_logistics``."""
+    kind: str
+    """What is wrong: ``figure``, ``client_figure``, ``wrong_thing``, ``new_date``, ``promise``,
+    ``promise_figure``, ``promise_whole``, ``logistics``."""
+    start: int
+    end: int
+    text: str
+    clause: str
+    message: str
+    source: str = ""
+    """The scenario text that grounds the figure for another thing, or the offer the promise went beyond."""
+
+
+@dataclass(slots=True)
+class Analysis:
+    findings: list[Finding] = field(default_factory=list)
+
+    def of(self, check: str) -> list[Finding]:
+        return [f for f in self.findings if f.check == check]
+
+
+# --- lexicons -----------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True, slots=True)
+class _Cues:
+    reported: Terms
+    restated: Terms
+    money_topics: dict[str, Terms]
+    new_date: Terms
+    meeting: Terms
+    whole: Terms
+    more_than: Terms
+    nearly: Terms
+    hedged: Terms
+    accepting: Terms
+
+
+def _terms(node: dict[str, list[str]]) -> Terms:
+    return Terms.of(node.get("en", []), node.get("zh", []))
+
+
+@cache
+def _cues() -> _Cues:
+    d = load_yaml("evals", "lexicons/grounding.yaml")
+    return _Cues(_terms(d["reported_client"]), _terms(d["restated"]),
+                 {k: _terms(v) for k, v in d["money_topics"].items()}, _terms(d["new_date"]), _terms(d["meeting"]),
+                 _terms(d["whole"]), _terms(d["more_than"]), _terms(d["nearly"]), _terms(d["hedged"]),
+                 _terms(d["accepting"]))
+
+
+@dataclass(frozen=True, slots=True)
+class PromiseLexicon:
+    groups: dict[str, Terms]
+    exceptions: Terms
+    negation: re.Pattern[str]
+    others: Terms
+    first_person: Terms
+
+
+@cache
+def promise_lexicon() -> PromiseLexicon:
+    data = load_yaml("evals", "lexicons/commitments.yaml")
+    groups = {name: Terms.of(terms.get("en", []), terms.get("zh", [])) for name, terms in data["groups"].items()}
+    neg_en = "|".join(re.escape(n) for n in data["negations"]["en"])
+    neg_zh = "|".join(re.escape(n) for n in data["negations"]["zh"])
+    negation = re.compile(rf"(?:{neg_en})|(?:{neg_zh})", re.I)
+    return PromiseLexicon(groups, Terms.of(data["exceptions"]), negation, _terms(data["others"]),
+                          _terms(data["first_person"]))
+
+
+def preload() -> None:
+    _cues()
+    promise_lexicon()
+
+
+# --- the scenario side --------------------------------------------------------------------------------------
+
+@dataclass(frozen=True, slots=True)
+class _Source:
+    field: str
+    text: str
+    mentions: tuple[Mention, ...]
+    topics: frozenset[str]
+
+
+@dataclass(frozen=True, slots=True)
+class _Offer:
+    id: str
+    text: str
+    groups: frozenset[str]
+    own: frozenset[str]
+    mentions: tuple[Mention, ...]
+    whole: bool
+
+
+@dataclass(frozen=True, slots=True)
+class _Sources:
+    trusted: tuple[_Source, ...]
+    grounding: Grounding
+    client: Grounding
+    secret: Grounding
+    offers: tuple[_Offer, ...]
+    new_dates: frozenset[tuple[int, int]]
+    other_dates: frozenset[tuple[int, int]]
+
+
+def _money_topics(text: str) -> frozenset[str]:
+    low = text.lower()
+    return frozenset(t for t, terms in _cues().money_topics.items() if terms.find(low) is not None)
+
+
+def _promise_groups(text: str) -> frozenset[str]:
+    low = text.lower()
+    lex = promise_lexicon()
+    return frozenset(g for g, terms in lex.groups.items() if terms.find(low) is not None) | (
+        {"discount"} if any(m.kind == "discount" for m in extract(text)) else set())
+
+
+def _sources(scenario: Scenario) -> _Sources:
+    f = scenario.facts
+    fields: list[tuple[str, str]] = [("project", scenario.project), ("situation", scenario.situation),
+                                     ("facts.reason", f.reason or ""), ("facts.request", f.request or ""),
+                                     ("facts.next_step", f.next_step or "")]
+    fields += [(f"facts.evidence[{i}]", e) for i, e in enumerate(f.evidence)]
+    fields += [(f"facts.done[{i}]", e) for i, e in enumerate(f.done)]
+    fields += [(f"facts.remaining[{i}]", e) for i, e in enumerate(f.remaining)]
+    fields += [(f"facts.dates.{k}", f"{k.replace('_', ' ')} {d.isoformat()}") for k, d in f.dates.items()]
+    fields += [(f"facts.milestones[{i}]", f"{m.name} {m.date.isoformat()}") for i, m in enumerate(f.milestones)]
+    fields += [(f"offers.{o.id}", o.text) for o in scenario.offers]
+    fields += [(f"boundaries[{i}]", b) for i, b in enumerate(scenario.boundaries)]
+    trusted: list[_Source] = []
+    for name, text in fields:
+        if not text:
+            continue
+        for _start, _end, sentence in sentences_of(text):
+            trusted.append(_Source(name, sentence, tuple(extract(sentence)), _money_topics(sentence)))
+    dates = scenario.all_dates()
+    grounding = Grounding([s.text for s in trusted], dates)
+    client = Grounding([scenario.client_message] if scenario.client_message else [])
+    secret = Grounding(scenario.internal_notes)
+    whole_terms = _cues().whole
+    offers = tuple(_Offer(o.id, o.text, _promise_groups(o.text), frozenset(_offer_own(scenario, o.text)),
+                          tuple(extract(o.text)), whole_terms.find(o.text.lower()) is not None)
+                   for o in scenario.offers)
+    new = {(d.month, d.day) for k, d in f.dates.items() if k in ("new_deadline", "confirm_by")}
+    new |= {(m.date.month, m.date.day) for m in f.milestones}
+    other = {(d.month, d.day) for k, d in f.dates.items()} - new
+    return _Sources(tuple(trusted), grounding, client, secret, offers, frozenset(new), frozenset(other))
+
+
+def _offer_own(scenario: Scenario, text: str) -> set[str]:
+    """An offer's own words: what it shares with the rest of the scenario says little about which offer it is."""
+    f = scenario.facts
+    context = features("\n".join([scenario.situation, f.reason or "", f.request or "", *f.evidence,
+                                  *scenario.boundaries]))
+    own = set(features(text))
+    distinct = own - context
+    return distinct if len(distinct) >= 3 else own
+
+
+# --- the draft side -----------------------------------------------------------------------------------------
+
+def analyse(text: str, scenario: Scenario) -> Analysis:
+    """Every finding for ``text`` (a draft's subject and body) against ``scenario``; memoised per scenario."""
+    memo: dict[str, Analysis] = scenario.derived("claims_memo", lambda _s: {})
+    found = memo.get(text)
+    if found is None:
+        if len(memo) > 64:
+            memo.clear()
+        found = memo[text] = _analyse(text, scenario.derived("claim_sources", _sources), scenario)
+    return found
+
+
+def _analyse(text: str, src: _Sources, scenario: Scenario) -> Analysis:
+    out = Analysis()
+    cues = _cues()
+    low = text.lower()
+    promise_spans = _promises(text, low, src, out)
+    reported_at = cues.reported.starts(low)
+    meeting_at = cues.meeting.starts(low)
+    sentences = sentences_of(text)
+    cues = _cues()
+    lex = promise_lexicon()
+    for m in extract(text):
+        sentence = _containing(sentences, m.start)
+        s_start, s_end, s_text = sentence
+        previous = _containing(sentences, s_start - 1)[0] if s_start else s_start
+        hedged = cues.hedged.find(s_text.lower()) is not None  # "1/20 也要等到货才能判断" follows the quote
+        reported = any((previous if hedged else s_start) <= p < s_end for p in reported_at)
+        in_promise = any(a <= m.start < b for a, b in promise_spans)
+        clause = _containing(clauses_of(text), m.start)[2]
+        if src.grounding.grounded(m):
+            wrong = _wrong_thing(m, clause, src)
+            if wrong is not None and not reported:
+                out.findings.append(Finding("fabricated_fact", "wrong_thing", m.start, m.end, m.text, s_text.strip(),
+                                            f"states {m.text} for something the scenario does not give it for "
+                                            f"(the scenario gives it as: {wrong})", wrong))
+            elif m.kind == "date" and scenario.kind.value == "delay_notice" and _misdated(m, text, src):
+                out.findings.append(Finding("fabricated_fact", "new_date", m.start, m.end, m.text, s_text.strip(),
+                                            f"gives {m.text} as the new date, but the scenario's new date is "
+                                            "another one"))
+            continue
+        if src.secret.grounded(m):
+            continue  # a figure from the internal notes: the leak check reports it, once
+        if _bounded(m, text, src):
+            continue  # "超出预算六成以上" for 65 %, "nearly 50 days" for 48
+        if src.client.grounded(m):
+            if reported or in_promise or lex.negation.search(clause.lower()):
+                continue  # quoted back as the client's, refused ("无法保证 1/20"), or an unauthorised promise
+            out.findings.append(Finding("fabricated_fact", "client_figure", m.start, m.end, m.text, s_text.strip(),
+                                        f"asserts {m.text}, a figure only the client's message gives; quote it as "
+                                        "theirs (\"you mentioned …\") or leave it out"))
+            continue
+        if _logistics(m, previous, s_end, meeting_at):
+            out.findings.append(Finding("unverified_logistics", "logistics", m.start, m.end, m.text, s_text.strip(),
+                                        f"proposes {m.text} for a call or meeting: confirm it before sending"))
+            continue
+        if in_promise and m.kind in ("discount", "count"):
+            continue  # the promise itself is the finding ("打八折", "two more engineers")
+        out.findings.append(Finding("fabricated_fact", "figure", m.start, m.end, m.text, s_text.strip(),
+                                    f"states {m.text}, which the scenario does not contain"))
+    wrong = [(f.start, f.end) for f in out.findings if f.kind == "wrong_thing"]
+    if wrong:  # the refund given as the budget's figure is one defect: a fabricated figure, reported once
+        out.findings = [f for f in out.findings if not (f.kind == "promise_figure" and any(
+            a <= f.start < b or f.start <= a < f.end or (f.clause and text[a:b] in f.clause) for a, b in wrong))]
+    return out
+
+
+def _bounded(m: Mention, text: str, src: _Sources) -> bool:
+    """A figure written as a bound ("more than 60%", "将近 50 天") that a nearby scenario figure satisfies."""
+    if m.kind not in ("percent", "amount", "count"):
+        return False
+    cues = _cues()
+    around = text[max(0, m.start - 12):m.end + 4].lower()
+    value = float(m.value)  # type: ignore[arg-type]
+    pool = src.grounding.percents if m.kind == "percent" else src.grounding.numbers
+    if cues.more_than.find(around) is not None:
+        return any(value <= v <= value * 1.15 for v in pool)
+    if cues.nearly.find(around) is not None:
+        return any(value * 0.95 <= v <= value * 1.05 for v in pool)
+    return False
+
+
+def _containing(sentences: list[tuple[int, int, str]], pos: int) -> tuple[int, int, str]:
+    for start, end, sentence in sentences:
+        if start <= pos < end:
+            return start, end, sentence
+    return pos, pos + 1, ""
+
+
+def _logistics(m: Mention, start: int, end: int, meeting_at: list[int]) -> bool:
+    if m.kind == "time":
+        return True  # a time of day in a client message is when something is proposed to happen
+    if m.kind == "duration":
+        _days, _count, unit = m.value  # type: ignore[misc]
+        return unit in ("minute", "hour") and any(start <= p < end for p in meeting_at)
+    return False
+
+
+def _wrong_thing(m: Mention, clause: str, src: _Sources) -> str | None:
+    """A sum grounded by value but given for another thing: the refund stated as the budget's figure.
+
+    Both sides are read at clause level: "约需 96 万元和 5 个月，相对 180 万元的合同金额" gives 96 万 for the cost,
+    180 万 for the contract.
+    """
+    if m.kind not in ("amount", "percent"):
+        return None
+    topics = _money_topics(clause)
+    if not topics:
+        return None
+    holders = [c for s in src.trusted for c in _clauses_holding(s, m)]
+    if not holders or any(topics_ & topics or not topics_ for _, topics_ in holders):
+        return None
+    return holders[0][0].strip()
+
+
+def _clauses_holding(source: _Source, m: Mention) -> list[tuple[str, frozenset[str]]]:
+    if not any(_same(m, x) for x in source.mentions):
+        return []
+    return [(c, _money_topics(c)) for _, _, c in clauses_of(source.text)
+            if any(_same(m, x) for x in extract(c))] or [(source.text, source.topics)]
+
+
+def _same(a: Mention, b: Mention) -> bool:
+    if a.kind in ("amount", "percent", "count") and b.kind in ("amount", "percent", "count"):
+        return round(float(a.value), 4) == round(float(b.value), 4)  # type: ignore[arg-type]
+    return a.kind == b.kind and a.value == b.value
+
+
+def _misdated(m: Mention, text: str, src: _Sources) -> bool:
+    """A scenario date (the old deadline) written right after "new date" / 改为 / moved to."""
+    _year, month, day = m.value  # type: ignore[misc]
+    if day is None or not src.new_dates or (month, day) in src.new_dates or (month, day) not in src.other_dates:
+        return False
+    before = text[max(0, m.start - 14):m.start].lower()
+    hit = _cues().new_date.find(before)
+    if hit is None:
+        return False
+    between = before[hit[1]:]
+    return not any(x.kind == "date" for x in extract(between))
+
+
+# --- promises -----------------------------------------------------------------------------------------------
+
+_CLAUSE_BREAK = re.compile(r"[.;!?。；！？\n，,、：:]")
+
+
+def _promises(text: str, low: str, src: _Sources, out: Analysis) -> list[tuple[int, int]]:
+    """Find promise clauses, match each to one offer; record the unmatched ones. Returns the promise spans."""
+    lex = promise_lexicon()
+    cues = _cues()
+    masked = lex.exceptions._hits(low, False)
+    spans: list[tuple[int, int]] = []
+    hits: list[tuple[int, int, str]] = []
+    for group, terms in lex.groups.items():
+        for start, end in terms._hits(low, False):
+            if not any(a <= start < b for a, b in masked):
+                hits.append((start, end, group))
+    for m in extract(text):
+        if m.kind == "discount":
+            hits.append((m.start, m.end, "discount"))
+    hits.sort()
+    seen_sentences: set[int] = set()
+    for start, end, group in hits:
+        s_start, s_end, sentence = _containing(sentences_of(text), start)
+        clause_start = s_start + max((x.end() for x in _CLAUSE_BREAK.finditer(sentence[:start - s_start])),
+                                     default=0)
+        clause = low[clause_start:end]
+        if _negated(clause[:start - clause_start], lex) or _negated_after(low, end):
+            continue  # "we cannot offer a refund", "这个我们没办法保证", "退款不予办理"
+        whole_clause = _containing(clauses_of(text), start)[2].lower()
+        accepted = cues.accepting.find(sentence.lower()) is not None  # "就按您说的赔 10%": the demand, granted
+        ours = lex.first_person.find(whole_clause) is not None  # "剩下的我去申请也一起退": our promise
+        if cues.restated.find(whole_clause) is not None or (
+                cues.reported.find(sentence.lower()) is not None and not accepted and not ours):
+            continue  # a contract's terms restated, the client's request quoted back
+        if lex.others.find(clause) is not None and lex.first_person.find(clause) is None:
+            continue  # someone else's promise, reported
+        spans.append((s_start, s_end))
+        if s_start in seen_sentences:
+            continue
+        verdict = _match_offer(group, sentence, whole_clause, src)
+        if verdict is None:
+            continue
+        seen_sentences.add(s_start)
+        kind, message, offer = verdict
+        out.findings.append(Finding("unauthorized_commitment", kind, start, end, text[start:end], sentence.strip(),
+                                    message, offer))
+    return spans
+
+
+_NOT_NEGATION = re.compile(r"不过|不過|不仅|不僅|不但|不管|不论|不論|不久|不断|不斷|不错|不錯|不少|不只|大不了|不妨|"
+                           r"不好意思|不便|不知|不如|不光")
+
+
+def _negated(before: str, lex: PromiseLexicon) -> bool:
+    """A refusal word shortly before the promise word, in its clause ("cannot offer", 无法提供, 不能保证)."""
+    cleaned = _NOT_NEGATION.sub("", before)
+    tail = cleaned[-30:] if cleaned.isascii() else cleaned[-12:]
+    return lex.negation.search(tail) is not None
+
+
+_REFUSED_AFTER = re.compile(r"^\s*(?:不予|不能|无法|無法|恕不|不在|不可|is not|isn't|are not|aren't|won't be|"
+                            r"will not be|cannot)|没办法|沒辦法|做不到|办不到|辦不到|不可能|不行|无法|無法|isn't possible|"
+                            r"not possible|isn't something|is not something|can't offer|cannot offer|not able to")
+
+
+def _negated_after(low: str, end: int) -> bool:
+    """A refusal written after the promise word, in its clause: 退款不予办理, 全退这个确实没办法."""
+    after = _CLAUSE_BREAK.split(low[end:end + 24], maxsplit=1)[0]
+    return _REFUSED_AFTER.search(after) is not None
+
+
+def _match_offer(group: str, sentence: str, clause: str, src: _Sources) -> tuple[str, str, str] | None:
+    """None when one offer covers the promise; else (kind, message, the offer it went beyond or "")."""
+    feats = features(sentence)
+    best: tuple[float, _Offer] | None = None
+    for offer in src.offers:
+        if group not in offer.groups:
+            continue  # an offer authorises only what it promises: a refund offer does not cover a discount
+        overlap = len(offer.own & feats) / len(offer.own) if offer.own else 0.0
+        if best is None or overlap > best[0]:
+            best = (overlap, offer)
+    if best is None and group == "compensation":
+        # "作为补偿，驻场支持延长到 3 周": the compensation is whichever offer the sentence names
+        for offer in src.offers:
+            overlap = len(offer.own & feats) / len(offer.own) if offer.own else 0.0
+            if overlap >= 0.5 and (best is None or overlap > best[0]):
+                best = (overlap, offer)
+    term = sentence.strip()
+    if best is None:
+        return ("promise", f"promises what no offer covers ({group}): \"{term[:80]}\"; offer only the scenario's "
+                           "offers", "")
+    offer = best[1]
+    figures = [m for m in extract(sentence) if m.kind in ("amount", "percent", "discount")
+               or (m.kind in ("duration", "count") and not src.grounding.grounded(m))]
+    for m in figures:
+        same_kind = [x for x in offer.mentions if x.kind == m.kind or {x.kind, m.kind} <= {"amount", "count"}]
+        if same_kind and not any(_same(m, x) or _close_duration(m, x) for x in same_kind):
+            return ("promise_figure", f"promises {m.text} where the offer says: {offer.text}", offer.text)
+    if not offer.whole and _cues().whole.find(clause) is not None and offer.mentions:
+        return ("promise_whole", f"promises all of it where the offer gives a part: {offer.text}", offer.text)
+    return None
+
+
+def _close_duration(a: Mention, b: Mention) -> bool:
+    if a.kind != "duration" or b.kind != "duration":
+        return False
+    return abs(a.value[0] - b.value[0]) < 1e-6  # type: ignore[index]
