@@ -31,7 +31,7 @@ after 第) or, in English, an integer followed by a lower-case noun (not a unit,
 extractor, as the brief maps every ``amount`` to money).
 
 What each adapter can and cannot express
-- ``today`` — pmcomm_llm.quantity.extract. Expresses date (year/month/day, month-only as day=None), percent,
+- ``today`` — the extractor before this comparison (pmcomm_llm/quantity.py at commit 7424985, read from git). Expresses date (year/month/day, month-only as day=None), percent,
   duration (units day/workday/week/month/year/hour; no minute — 半小时 is 0.5 hour, which normalises equal to
   30 minutes — and no ``max``: "3到5天" cannot be expressed) and amount. amount with a currency sign, currency
   word or scale word → money with currency null (the extractor does not return the currency); a bare amount
@@ -77,7 +77,7 @@ import time
 from collections import Counter, defaultdict
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable
 
 ROOT = Path(__file__).resolve().parent.parent
 CORPUS = ROOT / "evals/corpus/mentions"
@@ -166,14 +166,32 @@ _AMOUNT_UNIT = re.compile(r"[¥￥$€£元块塊万萬亿億千]|(?:US|NT|HK|RM
                           r"thousand|million|billion|mn|bn)|\d\s*[kKmMbB]\b", re.I)
 
 
+BASELINE_COMMIT = "7424985"
+"""The extractor as it was before the claim-level grounding (pmcomm_llm/quantity.py), read from git history so
+the comparison stays reproducible after that module was replaced."""
+
+
+def _baseline_module() -> Any:
+    import subprocess
+    import types
+
+    source = subprocess.run(["git", "-C", str(ROOT), "show", f"{BASELINE_COMMIT}:pmcomm_llm/quantity.py"],
+                            capture_output=True, text=True, check=True).stdout
+    module = types.ModuleType("pmcomm_baseline_quantity")
+    sys.modules[module.__name__] = module  # dataclasses look their module up there
+    exec(compile(source, "pmcomm_llm/quantity.py@" + BASELINE_COMMIT, "exec"), module.__dict__)
+    return module
+
+
 class Today(Adapter):
     name = "today"
     types = frozenset({"date", "duration", "money", "percent", "count", "discount"})
-    init_code = "from pmcomm_llm.quantity import extract; extract('2027年1月20日 115万元 30%')"
+    init_code = ("import subprocess, sys, types; m = types.ModuleType('q'); sys.modules['q'] = m; exec(subprocess.run(['git', 'show', "
+                 "'7424985:pmcomm_llm/quantity.py'], capture_output=True, text=True).stdout, m.__dict__); "
+                 "m.extract('2027年1月20日 115万元 30%')")
 
     def __init__(self) -> None:
-        from pmcomm_llm import quantity
-        self._q = quantity
+        self._q = _baseline_module()
 
     def reset(self) -> None:
         self._q._extract.cache_clear()
@@ -217,7 +235,9 @@ _CN_SKIP_BEFORE = ("第", "星期", "周", "週", "礼拜", "禮拜")
 class TodayCn2an(Today):
     name = "today+cn2an"
     init_code = ("import cn2an; cn2an.cn2an('一百五十万', 'smart'); "
-                 "from pmcomm_llm.quantity import extract; extract('2027年1月20日 115万元 30%')")
+                 "import subprocess, sys, types; m = types.ModuleType('q'); sys.modules['q'] = m; exec(subprocess.run(['git', 'show', "
+                 "'7424985:pmcomm_llm/quantity.py'], capture_output=True, text=True).stdout, m.__dict__); "
+                 "m.extract('2027年1月20日 115万元 30%')")
 
     def __init__(self) -> None:
         super().__init__()

@@ -88,12 +88,16 @@ __all__ = [
 
 def draft(scenario: Scenario | dict[str, Any], *, settings: Settings | None = None, **overrides: Any) -> Draft:
     """Draft one message. ``overrides`` are settings (``backend``, ``model``, ``base_url`` …)."""
+    from pmcomm_llm.chain import Drafter
+
     return Drafter(settings, **overrides).draft(scenario)
 
 
 async def adraft(scenario: Scenario | dict[str, Any], *, settings: Settings | None = None,
                  **overrides: Any) -> Draft:
     """Async :func:`draft`."""
+    from pmcomm_llm.chain import Drafter
+
     drafter = Drafter(settings, **overrides)
     try:
         return await drafter.adraft(scenario)

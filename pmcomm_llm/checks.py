@@ -15,6 +15,7 @@ from typing import Any, Callable
 
 from pmcomm_llm.grounding.claims import analyse
 from pmcomm_llm.grounding.quantities import Grounding, Mention, extract
+from pmcomm_llm.grounding.text import MultiTerms
 from pmcomm_llm.grounding.text import Terms as _Terms
 from pmcomm_llm.grounding.text import features as _features
 from pmcomm_llm.grounding.text import sentences_of as _sentences
@@ -136,6 +137,9 @@ class _LeakPhrases:
     en_phrases: frozenset[str]
     en_names: frozenset[str]
     zh_phrases: frozenset[str]
+    paraphrase: tuple[frozenset[str], ...] = ()
+    """Per note, its distinctive content (English words, Chinese bigrams) absent from the public text: two of one
+    note's words (three bigrams) in one sentence of a draft carry the note, reworded or translated."""
 
 
 def _leak_phrases(scenario: Scenario) -> _LeakPhrases:
@@ -173,7 +177,16 @@ def _leak_phrases(scenario: Scenario) -> _LeakPhrases:
                     if (len(name) == size and name not in public and name not in zh_common
                             and name[:2] not in zh_common):
                         zh_phrases.add(name)
-    return _LeakPhrases(tuple(quantities), frozenset(en_phrases), frozenset(en_names), frozenset(zh_phrases))
+    public_feats = _features(public)
+    paraphrase = []
+    for note in scenario.internal_notes:
+        own = {f for f in _features(note) - public_feats
+               if (f.isascii() and len(f) >= 4 and f not in stop and not f[0].isdigit())
+               or (not f.isascii() and f not in zh_common)}
+        if own:
+            paraphrase.append(frozenset(own))
+    return _LeakPhrases(tuple(quantities), frozenset(en_phrases), frozenset(en_names), frozenset(zh_phrases),
+                        tuple(paraphrase))
 
 
 def _merge_spans(text: str, spans: list[tuple[int, int, str]]) -> list[tuple[int, int, str]]:
@@ -229,6 +242,15 @@ def internal_leak(candidate: Candidate, scenario: Scenario) -> CheckResult:
         start = text.find(phrase)
         if start >= 0:
             found.append((start, start + len(phrase), phrase))
+    if not found and leak.paraphrase:
+        for start, end, sentence in _sentences(text):
+            feats = _features(sentence)
+            for own in leak.paraphrase:
+                shared = own & feats
+                words = [f for f in shared if f.isascii()]
+                if len(words) >= 2 or len(shared) - len(words) >= 3:
+                    found.append((start, end, sentence.strip()))
+                    break
     if not found:
         return _ok("internal_leak")
     found = _merge_spans(text, found)
@@ -274,6 +296,9 @@ class _ToneLexicon:
     blame_standalone: _Terms
     blame_agents: _Terms
     blame_faults: _Terms
+    blame_counterfactual: tuple[re.Pattern[str], ...]
+    blame_emphatic: _Terms
+    blame_ownership: _Terms
     blunt: _Terms
     empathy: _Terms
     action: _Terms
@@ -292,7 +317,10 @@ def _tone() -> _ToneLexicon:
         return _Terms.of(node.get("en", []), node.get("zh", []))
 
     ns = d["next_step"]
-    return _ToneLexicon(both(d["blame"]["standalone"]), both(d["blame"]["agents"]), both(d["blame"]["faults"]), both(d["blunt"]),
+    b = d["blame"]
+    counterfactual = tuple(re.compile(p, re.I) for p in b["counterfactual"]["en"] + b["counterfactual"]["zh"])
+    return _ToneLexicon(both(b["standalone"]), both(b["agents"]), both(b["faults"]), counterfactual,
+                        both(b["emphatic"]), both(b["ownership"]), both(d["blunt"]),
                         both(d["empathy"]), both(ns["action"]), both(ns["time"]), both(ns["channel"]),
                         both(ns["vague"]), both(d["greeting"]), both(d["closing"]))
 
@@ -307,7 +335,7 @@ def _text_features(candidate: Candidate) -> frozenset[str]:
     return _features(candidate.text)
 
 
-REASON_COVERAGE = 0.35
+REASON_COVERAGE = 0.30
 NEXT_STEP_FROM = 0.5
 OFFER_COVERAGE = 0.45
 
@@ -327,10 +355,13 @@ def _offer_features(scenario: Scenario) -> dict[str, set[str]]:
     f = scenario.facts
     context = _features("\n".join([scenario.situation, f.reason or "", f.request or "", *f.evidence, *f.done,
                                    *f.remaining, *scenario.boundaries]))
+    asked = _features(f.request or "")
     out = {}
     for o in scenario.offers:
         own = set(_features(o.text))
         distinct = own - context
+        if len(distinct) < 3:  # an offer that restates the request's object: what it adds is what differs
+            distinct = own - asked
         out[o.id] = distinct if len(distinct) >= 3 else own
     return out
 
@@ -376,25 +407,71 @@ def _within(positions: list[int], start: int, end: int) -> bool:
     return i < len(positions) and positions[i] < end
 
 
+_TONE_LABELS = ("blame_standalone", "blame_agents", "blame_faults", "blame_emphatic", "blame_ownership", "blunt",
+                "empathy", "action", "time", "channel", "vague")
+
+
+@cache
+def _tone_scanner() -> MultiTerms:
+    lex = _tone()
+    return MultiTerms({label: getattr(lex, label) for label in _TONE_LABELS})
+
+
+@lru_cache(maxsize=512)
+def _tone_hits(low: str) -> dict[str, list[tuple[int, int]]]:
+    """Every tone lexicon's occurrences in ``low``, found in one pass (the checks ask about the same text)."""
+    return _tone_scanner().scan(low)
+
+
+def _starts(low: str, label: str) -> list[int]:
+    return [a for a, _ in _tone_hits(low)[label]]
+
+
+def _agents(scenario: Scenario) -> _Terms:
+    """The parties a sentence can blame: the lexicon's, plus this scenario's client, its company and the people
+    and firms named in the internal notes (a vendor, a colleague)."""
+    company = scenario.client.company or ""
+    names = [company, *company.split()[:1], *(w for w in re.findall(r"[A-Z][a-zA-Z]{2,}", " ".join(
+        scenario.internal_notes)))]
+    return _Terms.of([n for n in names if n and n.lower() not in ("our", "the", "we")])
+
+
 def blame(candidate: Candidate, scenario: Scenario) -> CheckResult:
-    """No sentence pins the problem on the client, a named person or a third party."""
+    """No sentence makes the client, a named person or a third party the cause of the problem.
+
+    Read per sentence as structure: another party together with a fault predicate, a counterfactual ("had the
+    data arrived on time, we would not be here", 若贵司早…就不会), or an emphatic frame ("frankly", 说白了)
+    pointing at another party. A sentence in which we own the problem is not blame.
+    """
     lex = _tone()
     text = candidate.text
     low = text.lower()
-    alone = lex.blame_standalone.starts(low)
-    agents = lex.blame_agents.starts(low)
-    faults = lex.blame_faults.starts(low) if agents else []
-    if not alone and not faults:
+    extra: _Terms = scenario.derived("blame_agents", _agents)
+    alone = _starts(low, "blame_standalone")
+    agents = sorted(_starts(low, "blame_agents") + extra.starts(low))
+    if not alone and not agents:
         return _ok("blame")
+    faults = _starts(low, "blame_faults")
+    emphatic = _starts(low, "blame_emphatic")
+    owned = _starts(low, "blame_ownership")
     for start, end, sentence in _sentences(text):
+        if _within(owned, start, end):
+            continue
+        has_agent = _within(agents, start, end)
+        why = None
         if _within(alone, start, end):
+            why = "puts the fault on the client in hindsight"
+        elif has_agent and _within(faults, start, end):
+            why = "makes another party the cause of the problem"
+        elif has_agent and _within(emphatic, start, end):
+            why = "points at another party as the cause"
+        elif _within(emphatic, start, end) and _within(faults, start, end):
+            why = "says, emphatically, whose fault the problem is"
+        elif has_agent and any(p.search(sentence.lower()) for p in lex.blame_counterfactual):
+            why = "blames another party by saying what would have happened otherwise"
+        if why:
             return CheckResult("blame", False, 0.0, sentence.strip(),
-                               "puts the fault on the client; describe the cause and the fix without assigning "
-                               "fault", [(start, end)])
-        if _within(agents, start, end) and _within(faults, start, end):
-            return CheckResult("blame", False, 0.0, sentence.strip(),
-                               "blames someone for the problem; describe the cause and the fix without assigning "
-                               "fault", [(start, end)])
+                               f"{why}; describe the cause and the fix without assigning fault", [(start, end)])
     return _ok("blame")
 
 
@@ -402,7 +479,8 @@ def blunt_refusal(candidate: Candidate, scenario: Scenario) -> CheckResult:
     """A bare negative with no option next to it."""
     lex = _tone()
     low = candidate.text.lower()
-    hit = lex.blunt.find(low)
+    hits = _tone_hits(low)["blunt"]
+    hit = min(hits) if hits else None
     if hit is None or missing_alternative(candidate, scenario).passed:
         return _ok("blunt_refusal")
     return CheckResult("blunt_refusal", False, 0.0, candidate.text[hit[0]:hit[1]],
@@ -410,10 +488,28 @@ def blunt_refusal(candidate: Candidate, scenario: Scenario) -> CheckResult:
                        [hit])
 
 
+def _closing_start(candidate: Candidate) -> int:
+    """Where the sign-off begins in ``candidate.text``: the trailing short lines ("谢谢！梁晨", "Kind regards,",
+    "敬祝 / 商祺"). Thanks there ("辛苦了", "thank you for your trust") are a courtesy, not an acknowledgement of
+    the client's position."""
+    text = candidate.text
+    lines = [m for m in re.finditer(r"[^\n]+", text) if m.group(0).strip()]
+    stop = len(text)
+    for m in reversed(lines[1:]):
+        line = m.group(0).strip()
+        if len(line) > (40 if line.isascii() else 20):
+            break
+        stop = m.start()
+    return stop
+
+
 def missing_empathy(candidate: Candidate, scenario: Scenario) -> CheckResult:
-    """The message acknowledges the client's position or disappointment."""
-    hit = _tone().empathy.find(candidate.text.lower())
-    if hit:
+    """The message acknowledges the client's position or disappointment (before its sign-off)."""
+    low = candidate.text.lower()
+    stop = _closing_start(candidate)
+    hits = [h for h in _tone_hits(low)["empathy"] if h[0] < stop]
+    if hits:
+        hit = min(hits)
         return CheckResult("missing_empathy", True, 1.0, candidate.text[hit[0]:hit[1]], "", [hit])
     return CheckResult("missing_empathy", False, 0.0, "missing: an acknowledgement of the client's position",
                        "acknowledge how this affects the client (their goal, the disappointment)")
@@ -424,10 +520,10 @@ def missing_next_step(candidate: Candidate, scenario: Scenario) -> CheckResult:
     lex = _tone()
     text = candidate.text
     low = text.lower()
-    times = sorted(lex.time.starts(low) + [m.start for m in extract(text) if m.kind == "date"])
-    channels = lex.channel.starts(low)
-    actions = lex.action.starts(low)
-    vague = lex.vague.starts(low)
+    times = sorted(_starts(low, "time") + [m.start for m in extract(text) if m.kind in ("date", "time")])
+    channels = _starts(low, "channel")
+    actions = _starts(low, "action")
+    vague = _starts(low, "vague")
     # a next step closes the message: look in its second half, where follow-ups are proposed
     half = len(text) * NEXT_STEP_FROM
     for start, end, sentence in _sentences(text):
@@ -448,10 +544,15 @@ def _limit(candidate: Candidate, scenario: Scenario) -> int:
     return scenario.max_chars or load_prompts().catalogue.max_chars(scenario.channel, scenario.language or "en")
 
 
+_TITLE_HELLO = re.compile(r"^\s*[\u4e00-\u9fff]{1,6}好(?:[～~，,！!。\s]|\W|$)")
+"""A title and 好 opening a Chinese message: 協理好🙏, 林經理好, 李总好～."""
+
+
 def missing_greeting(candidate: Candidate, scenario: Scenario) -> CheckResult:
     first = next((line for line in candidate.body.splitlines() if line.strip()), "")[:80]
     low = first.lower()
-    if _tone().greeting.find(low) or scenario.client.name.lower() in low:
+    if (_tone().greeting.find(low) or scenario.client.name.lower() in low
+            or _TITLE_HELLO.match(first) is not None):
         return CheckResult("missing_greeting", True, 1.0, first, "")
     return CheckResult("missing_greeting", False, 0.0, "missing: a greeting", "open with a greeting by name")
 
@@ -509,4 +610,4 @@ def preload() -> None:
 
     _leak_lexicon()
     preload_claims()
-    _tone()
+    _tone_scanner()

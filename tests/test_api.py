@@ -21,6 +21,21 @@ def test_public_api_is_pinned():
     assert sorted(pmcomm_llm.__all__) == sorted(EXPECTED_ALL)
 
 
+def test_draft_works_in_a_fresh_interpreter_with_nothing_imported_first():
+    import json
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    example = json.loads((Path(__file__).parent.parent / "examples/scenarios.json").read_text(encoding="utf-8"))[0]
+    code = ("import json, sys, pmcomm_llm; d = pmcomm_llm.draft(json.loads(sys.stdin.read()), backend='offline'); "
+            "print(d.meta.backend, bool(d.body))")
+    proc = subprocess.run([sys.executable, "-c", code], input=json.dumps(example), capture_output=True, text=True,
+                          timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.split() == ["offline", "True"]
+
+
 def test_every_public_name_resolves_lazily():
     for name in pmcomm_llm.__all__:
         assert getattr(pmcomm_llm, name) is not None, name

@@ -6,7 +6,7 @@ import pytest
 
 from pmcomm_llm import check_draft, parse_scenario
 from pmcomm_llm.checks import Candidate, fabricated_fact, internal_leak, unauthorized_commitment, unknown_offer
-from pmcomm_llm.quantity import Grounding, extract
+from pmcomm_llm.grounding.quantities import Grounding, extract
 
 ZH = {
     "kind": "delay_notice", "language": "zh-CN", "channel": "email",
@@ -75,11 +75,17 @@ def test_grounded_figures_pass_in_english(en, text):
 
 @pytest.mark.parametrize(("text", "span"), [
     ("We can ship by Feb 15.", "Feb 15"), ("It would cost $1.15 million.", "$1.15 million"),
-    ("This takes 3 weeks.", "3 weeks"), ("A 30% discount", "30%"), ("by 15 March 2027", "15 March 2027"),
+    ("This takes 3 weeks.", "3 weeks"), ("We are 42% done.", "42%"), ("by 15 March 2027", "15 March 2027"),
 ])
 def test_fabricated_figures_are_caught_in_english(en, text, span):
     result = fabricated_fact(Candidate(None, text), en)
     assert not result.passed and span in result.evidence
+
+
+def test_a_discount_no_offer_gives_is_a_promise_not_a_figure(en):
+    text = "We will give you a 30% discount."
+    assert not unauthorized_commitment(Candidate(None, text), en).passed
+    assert fabricated_fact(Candidate(None, text), en).passed, "reported once, as the promise it is"
 
 
 def test_duration_equal_to_gap_between_scenario_dates_is_grounded(zh, en):

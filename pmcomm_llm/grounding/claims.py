@@ -21,12 +21,13 @@ or length is a non-blocking *logistics* finding the PM confirms, not a re-ask.
 from __future__ import annotations
 
 import re
+from bisect import bisect_left
 from dataclasses import dataclass, field
 from functools import cache
 from typing import TYPE_CHECKING
 
 from pmcomm_llm.grounding.quantities import Grounding, Mention, extract
-from pmcomm_llm.grounding.text import Terms, clauses_of, features, sentences_of
+from pmcomm_llm.grounding.text import MultiTerms, Terms, clauses_of, features, sentences_of
 from pmcomm_llm.resources import load_yaml
 
 if TYPE_CHECKING:
@@ -110,9 +111,23 @@ def promise_lexicon() -> PromiseLexicon:
                           _terms(data["first_person"]))
 
 
+@cache
+def _scanner() -> MultiTerms:
+    """Every cue and promise lexicon, walked in one pass per draft."""
+    cues, lex = _cues(), promise_lexicon()
+    lexicons = {"reported": cues.reported, "meeting": cues.meeting, "hedged": cues.hedged, "restated": cues.restated,
+                "accepting": cues.accepting, "first_person": lex.first_person, "others": lex.others,
+                "whole": cues.whole, "more_than": cues.more_than, "nearly": cues.nearly, "new_date": cues.new_date,
+                "exceptions": lex.exceptions}
+    lexicons.update({f"topic:{t}": terms for t, terms in cues.money_topics.items()})
+    lexicons.update({f"group:{g}": terms for g, terms in lex.groups.items()})
+    return MultiTerms(lexicons)
+
+
 def preload() -> None:
     _cues()
     promise_lexicon()
+    _scanner()
 
 
 # --- the scenario side --------------------------------------------------------------------------------------
@@ -138,6 +153,8 @@ class _Offer:
 @dataclass(frozen=True, slots=True)
 class _Sources:
     trusted: tuple[_Source, ...]
+    clauses: tuple[tuple[str, tuple[Mention, ...], frozenset[str]], ...]
+    """Every trusted clause with its figures and money topics (what a figure is given *for*)."""
     grounding: Grounding
     client: Grounding
     secret: Grounding
@@ -187,7 +204,9 @@ def _sources(scenario: Scenario) -> _Sources:
     new = {(d.month, d.day) for k, d in f.dates.items() if k in ("new_deadline", "confirm_by")}
     new |= {(m.date.month, m.date.day) for m in f.milestones}
     other = {(d.month, d.day) for k, d in f.dates.items()} - new
-    return _Sources(tuple(trusted), grounding, client, secret, offers, frozenset(new), frozenset(other))
+    clauses = tuple((c, tuple(extract(c)), _money_topics(c)) for source in trusted
+                    for _, _, c in clauses_of(source.text))
+    return _Sources(tuple(trusted), clauses, grounding, client, secret, offers, frozenset(new), frozenset(other))
 
 
 def _offer_own(scenario: Scenario, text: str) -> set[str]:
@@ -209,42 +228,91 @@ def analyse(text: str, scenario: Scenario) -> Analysis:
     if found is None:
         if len(memo) > 64:
             memo.clear()
-        found = memo[text] = _analyse(text, scenario.derived("claim_sources", _sources), scenario)
+        found = memo[text] = _analyse(_Draft(text), scenario.derived("claim_sources", _sources), scenario)
     return found
 
 
-def _analyse(text: str, src: _Sources, scenario: Scenario) -> Analysis:
+class _Draft:
+    """One draft read once: its figures, sentences, clauses and where each cue occurs.
+
+    Every later question ("is this clause reported speech?", "is there a meeting word near this time?") is a
+    lookup in these positions, not another scan of the text.
+    """
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self.low = low = text.lower()
+        self.mentions = extract(text)
+        self.sentences = sentences_of(text)
+        self.clauses = clauses_of(text)
+        hits = _scanner().scan(low)
+        self.hits = hits
+
+        def starts(label: str) -> list[int]:
+            return [a for a, _ in hits[label]]
+
+        self.reported = starts("reported")
+        self.meeting = starts("meeting")
+        self.hedged = starts("hedged")
+        self.restated = starts("restated")
+        self.accepting = starts("accepting")
+        self.first_person = starts("first_person")
+        self.others = starts("others")
+        self.whole = starts("whole")
+        self.more_than = hits["more_than"]
+        self.nearly = hits["nearly"]
+        self.new_date = hits["new_date"]
+        self.topics = {t: starts(f"topic:{t}") for t in _cues().money_topics}
+
+    def sentence(self, pos: int) -> tuple[int, int, str]:
+        return _containing(self.sentences, pos)
+
+    def clause(self, pos: int) -> tuple[int, int, str]:
+        return _containing(self.clauses, pos)
+
+    def topics_in(self, start: int, end: int) -> frozenset[str]:
+        return frozenset(t for t, at in self.topics.items() if _any_in(at, start, end))
+
+    def mentions_in(self, start: int, end: int) -> list[Mention]:
+        return [m for m in self.mentions if start <= m.start < end]
+
+
+def _any_in(positions: list[int], start: int, end: int) -> bool:
+    i = bisect_left(positions, start)
+    return i < len(positions) and positions[i] < end
+
+
+def _near(hits: list[tuple[int, int]], start: int, end: int, before: int, after: int) -> bool:
+    return any(start - before <= a and b <= end + after for a, b in hits)
+
+
+def _analyse(d: _Draft, src: _Sources, scenario: Scenario) -> Analysis:
     out = Analysis()
-    cues = _cues()
-    low = text.lower()
-    promise_spans = _promises(text, low, src, out)
-    reported_at = cues.reported.starts(low)
-    meeting_at = cues.meeting.starts(low)
-    sentences = sentences_of(text)
-    cues = _cues()
+    text = d.text
+    promise_spans = _promises(d, src, out)
     lex = promise_lexicon()
-    for m in extract(text):
-        sentence = _containing(sentences, m.start)
-        s_start, s_end, s_text = sentence
-        previous = _containing(sentences, s_start - 1)[0] if s_start else s_start
-        hedged = cues.hedged.find(s_text.lower()) is not None  # "1/20 也要等到货才能判断" follows the quote
-        reported = any((previous if hedged else s_start) <= p < s_end for p in reported_at)
+    delay = scenario.kind.value == "delay_notice"
+    for m in d.mentions:
+        s_start, s_end, s_text = d.sentence(m.start)
+        previous = d.sentence(s_start - 1)[0] if s_start else s_start
+        hedged = _any_in(d.hedged, s_start, s_end)  # "1/20 也要等到货才能判断" follows the quote
+        reported = _any_in(d.reported, previous if hedged else s_start, s_end)
         in_promise = any(a <= m.start < b for a, b in promise_spans)
-        clause = _containing(clauses_of(text), m.start)[2]
+        c_start, c_end, clause = d.clause(m.start)
         if src.grounding.grounded(m):
-            wrong = _wrong_thing(m, clause, src)
+            wrong = _wrong_thing(m, d.topics_in(c_start, c_end), src)
             if wrong is not None and not reported:
                 out.findings.append(Finding("fabricated_fact", "wrong_thing", m.start, m.end, m.text, s_text.strip(),
                                             f"states {m.text} for something the scenario does not give it for "
                                             f"(the scenario gives it as: {wrong})", wrong))
-            elif m.kind == "date" and scenario.kind.value == "delay_notice" and _misdated(m, text, src):
+            elif m.kind == "date" and delay and _misdated(m, d, src):
                 out.findings.append(Finding("fabricated_fact", "new_date", m.start, m.end, m.text, s_text.strip(),
                                             f"gives {m.text} as the new date, but the scenario's new date is "
                                             "another one"))
             continue
         if src.secret.grounded(m):
             continue  # a figure from the internal notes: the leak check reports it, once
-        if _bounded(m, text, src):
+        if _bounded(m, d, src):
             continue  # "超出预算六成以上" for 65 %, "nearly 50 days" for 48
         if src.client.grounded(m):
             if reported or in_promise or lex.negation.search(clause.lower()):
@@ -253,7 +321,7 @@ def _analyse(text: str, src: _Sources, scenario: Scenario) -> Analysis:
                                         f"asserts {m.text}, a figure only the client's message gives; quote it as "
                                         "theirs (\"you mentioned …\") or leave it out"))
             continue
-        if _logistics(m, previous, s_end, meeting_at):
+        if _logistics(m, previous, s_end, d.meeting):
             out.findings.append(Finding("unverified_logistics", "logistics", m.start, m.end, m.text, s_text.strip(),
                                         f"proposes {m.text} for a call or meeting: confirm it before sending"))
             continue
@@ -268,25 +336,23 @@ def _analyse(text: str, src: _Sources, scenario: Scenario) -> Analysis:
     return out
 
 
-def _bounded(m: Mention, text: str, src: _Sources) -> bool:
+def _bounded(m: Mention, d: _Draft, src: _Sources) -> bool:
     """A figure written as a bound ("more than 60%", "将近 50 天") that a nearby scenario figure satisfies."""
     if m.kind not in ("percent", "amount", "count"):
         return False
-    cues = _cues()
-    around = text[max(0, m.start - 12):m.end + 4].lower()
     value = float(m.value)  # type: ignore[arg-type]
     pool = src.grounding.percents if m.kind == "percent" else src.grounding.numbers
-    if cues.more_than.find(around) is not None:
+    if _near(d.more_than, m.start, m.end, 12, 4):
         return any(value <= v <= value * 1.15 for v in pool)
-    if cues.nearly.find(around) is not None:
+    if _near(d.nearly, m.start, m.end, 12, 4):
         return any(value * 0.95 <= v <= value * 1.05 for v in pool)
     return False
 
 
-def _containing(sentences: list[tuple[int, int, str]], pos: int) -> tuple[int, int, str]:
-    for start, end, sentence in sentences:
-        if start <= pos < end:
-            return start, end, sentence
+def _containing(spans: list[tuple[int, int, str]], pos: int) -> tuple[int, int, str]:
+    i = bisect_left(spans, (pos + 1,)) - 1
+    if 0 <= i < len(spans) and spans[i][0] <= pos < spans[i][1]:
+        return spans[i]
     return pos, pos + 1, ""
 
 
@@ -295,32 +361,22 @@ def _logistics(m: Mention, start: int, end: int, meeting_at: list[int]) -> bool:
         return True  # a time of day in a client message is when something is proposed to happen
     if m.kind == "duration":
         _days, _count, unit = m.value  # type: ignore[misc]
-        return unit in ("minute", "hour") and any(start <= p < end for p in meeting_at)
+        return unit in ("minute", "hour") and _any_in(meeting_at, start, end)
     return False
 
 
-def _wrong_thing(m: Mention, clause: str, src: _Sources) -> str | None:
+def _wrong_thing(m: Mention, topics: frozenset[str], src: _Sources) -> str | None:
     """A sum grounded by value but given for another thing: the refund stated as the budget's figure.
 
     Both sides are read at clause level: "约需 96 万元和 5 个月，相对 180 万元的合同金额" gives 96 万 for the cost,
     180 万 for the contract.
     """
-    if m.kind not in ("amount", "percent"):
+    if m.kind not in ("amount", "percent") or not topics:
         return None
-    topics = _money_topics(clause)
-    if not topics:
-        return None
-    holders = [c for s in src.trusted for c in _clauses_holding(s, m)]
-    if not holders or any(topics_ & topics or not topics_ for _, topics_ in holders):
+    holders = [(c, t) for c, mentions, t in src.clauses if any(_same(m, x) for x in mentions)]
+    if not holders or any(t & topics or not t for _, t in holders):
         return None
     return holders[0][0].strip()
-
-
-def _clauses_holding(source: _Source, m: Mention) -> list[tuple[str, frozenset[str]]]:
-    if not any(_same(m, x) for x in source.mentions):
-        return []
-    return [(c, _money_topics(c)) for _, _, c in clauses_of(source.text)
-            if any(_same(m, x) for x in extract(c))] or [(source.text, source.topics)]
 
 
 def _same(a: Mention, b: Mention) -> bool:
@@ -329,17 +385,15 @@ def _same(a: Mention, b: Mention) -> bool:
     return a.kind == b.kind and a.value == b.value
 
 
-def _misdated(m: Mention, text: str, src: _Sources) -> bool:
+def _misdated(m: Mention, d: _Draft, src: _Sources) -> bool:
     """A scenario date (the old deadline) written right after "new date" / 改为 / moved to."""
     _year, month, day = m.value  # type: ignore[misc]
     if day is None or not src.new_dates or (month, day) in src.new_dates or (month, day) not in src.other_dates:
         return False
-    before = text[max(0, m.start - 14):m.start].lower()
-    hit = _cues().new_date.find(before)
-    if hit is None:
+    cue_ends = [b for a, b in d.new_date if m.start - 14 <= a and b <= m.start]
+    if not cue_ends:
         return False
-    between = before[hit[1]:]
-    return not any(x.kind == "date" for x in extract(between))
+    return not any(x.kind == "date" and max(cue_ends) <= x.start < m.start for x in d.mentions)
 
 
 # --- promises -----------------------------------------------------------------------------------------------
@@ -347,41 +401,39 @@ def _misdated(m: Mention, text: str, src: _Sources) -> bool:
 _CLAUSE_BREAK = re.compile(r"[.;!?。；！？\n，,、：:]")
 
 
-def _promises(text: str, low: str, src: _Sources, out: Analysis) -> list[tuple[int, int]]:
+def _promises(d: _Draft, src: _Sources, out: Analysis) -> list[tuple[int, int]]:
     """Find promise clauses, match each to one offer; record the unmatched ones. Returns the promise spans."""
     lex = promise_lexicon()
-    cues = _cues()
-    masked = lex.exceptions._hits(low, False)
+    low, text = d.low, d.text
+    masked = d.hits["exceptions"]
     spans: list[tuple[int, int]] = []
     hits: list[tuple[int, int, str]] = []
-    for group, terms in lex.groups.items():
-        for start, end in terms._hits(low, False):
+    for group in lex.groups:
+        for start, end in d.hits[f"group:{group}"]:
             if not any(a <= start < b for a, b in masked):
                 hits.append((start, end, group))
-    for m in extract(text):
-        if m.kind == "discount":
-            hits.append((m.start, m.end, "discount"))
+    hits += [(m.start, m.end, "discount") for m in d.mentions if m.kind == "discount"]
     hits.sort()
     seen_sentences: set[int] = set()
     for start, end, group in hits:
-        s_start, s_end, sentence = _containing(sentences_of(text), start)
+        s_start, s_end, sentence = d.sentence(start)
         clause_start = s_start + max((x.end() for x in _CLAUSE_BREAK.finditer(sentence[:start - s_start])),
                                      default=0)
-        clause = low[clause_start:end]
-        if _negated(clause[:start - clause_start], lex) or _negated_after(low, end):
+        if _negated(low[clause_start:start], lex) or _negated_after(low, end):
             continue  # "we cannot offer a refund", "这个我们没办法保证", "退款不予办理"
-        whole_clause = _containing(clauses_of(text), start)[2].lower()
-        accepted = cues.accepting.find(sentence.lower()) is not None  # "就按您说的赔 10%": the demand, granted
-        ours = lex.first_person.find(whole_clause) is not None  # "剩下的我去申请也一起退": our promise
-        if cues.restated.find(whole_clause) is not None or (
-                cues.reported.find(sentence.lower()) is not None and not accepted and not ours):
+        c_start, c_end, whole_clause = d.clause(start)
+        accepted = _any_in(d.accepting, s_start, s_end)  # "就按您说的赔 10%": the demand, granted
+        ours = _any_in(d.first_person, c_start, c_end)  # "剩下的我去申请也一起退": our promise
+        if _any_in(d.restated, c_start, c_end) or (_any_in(d.reported, s_start, s_end) and not accepted
+                                                   and not ours):
             continue  # a contract's terms restated, the client's request quoted back
-        if lex.others.find(clause) is not None and lex.first_person.find(clause) is None:
+        if _any_in(d.others, clause_start, end) and not _any_in(d.first_person, clause_start, end):
             continue  # someone else's promise, reported
         spans.append((s_start, s_end))
         if s_start in seen_sentences:
             continue
-        verdict = _match_offer(group, sentence, whole_clause, src)
+        verdict = _match_offer(group, sentence, d.mentions_in(s_start, s_end), _any_in(d.whole, c_start, c_end),
+                               src)
         if verdict is None:
             continue
         seen_sentences.add(s_start)
@@ -413,7 +465,8 @@ def _negated_after(low: str, end: int) -> bool:
     return _REFUSED_AFTER.search(after) is not None
 
 
-def _match_offer(group: str, sentence: str, clause: str, src: _Sources) -> tuple[str, str, str] | None:
+def _match_offer(group: str, sentence: str, mentions: list[Mention], whole: bool,
+                 src: _Sources) -> tuple[str, str, str] | None:
     """None when one offer covers the promise; else (kind, message, the offer it went beyond or "")."""
     feats = features(sentence)
     best: tuple[float, _Offer] | None = None
@@ -434,13 +487,13 @@ def _match_offer(group: str, sentence: str, clause: str, src: _Sources) -> tuple
         return ("promise", f"promises what no offer covers ({group}): \"{term[:80]}\"; offer only the scenario's "
                            "offers", "")
     offer = best[1]
-    figures = [m for m in extract(sentence) if m.kind in ("amount", "percent", "discount")
+    figures = [m for m in mentions if m.kind in ("amount", "percent", "discount")
                or (m.kind in ("duration", "count") and not src.grounding.grounded(m))]
     for m in figures:
         same_kind = [x for x in offer.mentions if x.kind == m.kind or {x.kind, m.kind} <= {"amount", "count"}]
         if same_kind and not any(_same(m, x) or _close_duration(m, x) for x in same_kind):
             return ("promise_figure", f"promises {m.text} where the offer says: {offer.text}", offer.text)
-    if not offer.whole and _cues().whole.find(clause) is not None and offer.mentions:
+    if not offer.whole and whole and offer.mentions:
         return ("promise_whole", f"promises all of it where the offer gives a part: {offer.text}", offer.text)
     return None
 

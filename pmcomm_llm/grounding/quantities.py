@@ -185,7 +185,7 @@ _PERCENT_PATTERNS = [
     re.compile(rf"(?P<n>{_NUM})\s*(?:%|％|percent\b|per cent\b|个百分点|個百分點)", re.I),
     re.compile(rf"百分之(?P<cn>[{_CN_NUM}]+|\d+(?:\.\d+)?)"),
     re.compile(rf"\b(?P<w>{_EN_NUMBER_WORDS})[\s-]+(?:percent|per cent)\b", re.I),
-    re.compile(r"(?<![一二三四五六七八九十])(?P<c1>[一二三四五六七八九])成(?P<c2>[一二三四五六七八九])?"
+    re.compile(r"(?<![一二三四五六七八九十])(?P<c1>[一二两兩三四五六七八九])成(?P<c2>[一二三四五六七八九])?"
                r"(?![本功为為立果熟员員交长長效品不绩績])"),
 ]
 _DISCOUNT_PATTERNS = [

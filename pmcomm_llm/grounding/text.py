@@ -43,7 +43,11 @@ def sentences_of(text: str) -> list[tuple[int, int, str]]:
 @lru_cache(maxsize=8192)
 def clauses_of(text: str) -> list[tuple[int, int, str]]:
     """Clauses: sentences cut again at commas, enumeration commas and colons."""
-    return [(m.start(), m.end(), m.group(0)) for m in _CLAUSE.finditer(text) if m.group(0).strip()]
+    out = []
+    for start, _end, sentence in sentences_of(text):
+        out += [(start + m.start(), start + m.end(), m.group(0)) for m in _CLAUSE.finditer(sentence)
+                if m.group(0).strip()]
+    return out
 
 
 @lru_cache(maxsize=8192)
@@ -98,3 +102,40 @@ class Terms:
     def starts(self, low: str) -> list[int]:
         """Where the terms occur, sorted: one scan of the text, then sentences look up their share."""
         return sorted(a for a, _ in self._hits(low, False))
+
+
+class MultiTerms:
+    """Many named lexicons searched in one pass over a text, with an Aho-Corasick automaton (pyahocorasick).
+
+    ``Terms`` scans the text once per term; a draft read by a dozen lexicons of hundreds of terms each is far
+    cheaper to walk once. English terms that start with a letter must start a word, as in ``Terms``.
+    """
+
+    def __init__(self, lexicons: dict[str, Terms]) -> None:
+        import ahocorasick
+
+        entries: dict[str, list[tuple[str, bool]]] = {}
+        for label, terms in lexicons.items():
+            for term, word_start in terms.terms:
+                entries.setdefault(term, []).append((label, word_start))
+        automaton = ahocorasick.Automaton()
+        for term, labels in entries.items():
+            automaton.add_word(term, (len(term), tuple(labels)))
+        automaton.make_automaton()
+        self.automaton = automaton
+        self.labels = tuple(lexicons)
+
+    def scan(self, low: str) -> dict[str, list[tuple[int, int]]]:
+        """label → sorted (start, end) of every occurrence."""
+        found: dict[str, list[tuple[int, int]]] = {label: [] for label in self.labels}
+        if not low:
+            return found
+        for last, (length, labels) in self.automaton.iter(low):
+            start = last - length + 1
+            word_ok = start == 0 or not (low[start - 1].isascii() and low[start - 1].isalnum())
+            for label, word_start in labels:
+                if word_ok or not word_start:
+                    found[label].append((start, last + 1))
+        for hits in found.values():
+            hits.sort()
+        return found
