@@ -253,7 +253,8 @@ def output_record(draft: Draft, scenario_id: str) -> dict[str, Any]:
     return {"id": scenario_id, "draft": body, "meta": draft.meta.model_dump(mode="json")}
 
 
-def prepare(items: Iterable[InputItem]) -> Iterator[tuple[InputItem, Scenario | None, dict[str, Any] | None]]:
+def prepare(items: Iterable[InputItem], *, for_evaluation: bool = False,
+            ) -> Iterator[tuple[InputItem, Scenario | None, dict[str, Any] | None]]:
     """Validate items one by one; duplicates of an id already seen are errors, not silent overwrites."""
     seen: set[str] = set()
     for item in items:
@@ -262,7 +263,7 @@ def prepare(items: Iterable[InputItem]) -> Iterator[tuple[InputItem, Scenario | 
             yield item, None, error_record(item, item_id=raw_id, stage="input", message=item.error)
             continue
         try:
-            scenario = parse_scenario(item.data, index=item.where)
+            scenario = parse_scenario(item.data, index=item.where, for_evaluation=for_evaluation)
         except ScenarioError as exc:
             yield item, None, error_record(item, item_id=raw_id if isinstance(raw_id, str) else None,
                                            stage="validation", exc=exc)

@@ -73,6 +73,8 @@ async def _acalibrate(records: list[DraftRecord], scenarios: dict[str, Any], rub
         evaluation = await aevaluate(r, scenarios[r.scenario_id], judge=judge, rubric=rubric)
         for check in evaluation.checks:
             criterion = rubric.by_id(check["id"])
+            if not criterion.calibrated:
+                continue
             predicted_fail = not check["passed"]
             if check["grader"] == "judge":
                 gold_fail = bool(labels & set(criterion.labels))

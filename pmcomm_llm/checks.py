@@ -32,7 +32,7 @@ __all__ = [
     "internal_leak",
     "unauthorized_commitment",
     "unknown_offer",
-    "unverified_logistics",
+    "grounding_notes",
 ]
 
 
@@ -94,11 +94,13 @@ def _grounding(scenario: Scenario) -> Grounding:
 
 
 def _findings_result(check_id: str, findings: list[Any], lead: str, advice: str) -> CheckResult:
+    """One result for a check's claim-level findings; the message quotes each clause, so a re-ask can say
+    exactly which sentence to change."""
     if not findings:
         return _ok(check_id)
-    found = [(f.start, f.end, f.text) for f in findings]
+    parts = [f"{f.message} — in: \"{f.clause[:160]}\"" for f in findings]
     return CheckResult(check_id, False, 0.0, "; ".join(dict.fromkeys(f.clause for f in findings)),
-                       lead + "; ".join(dict.fromkeys(f.message for f in findings)) + advice, [(a, b) for a, b, _ in found])
+                       lead + "; ".join(dict.fromkeys(parts)) + advice, [(f.start, f.end) for f in findings])
 
 
 def fabricated_fact(candidate: Candidate, scenario: Scenario) -> CheckResult:
@@ -112,10 +114,11 @@ def fabricated_fact(candidate: Candidate, scenario: Scenario) -> CheckResult:
                             ". Use only the scenario's dates and figures, or leave the figure out.")
 
 
-def unverified_logistics(candidate: Candidate, scenario: Scenario) -> CheckResult:
-    """A proposed call's time or length that the scenario does not give: a note for the PM to confirm."""
-    findings = analyse(candidate.text, scenario).of("unverified_logistics")
-    return _findings_result("unverified_logistics", findings, "", ".")
+def grounding_notes(candidate: Candidate, scenario: Scenario) -> CheckResult:
+    """What the grounding found that is not blocking (by the rubric's ``grounding:`` policy): by default a
+    proposed call's time or length the scenario does not give. A note for the PM to confirm, never a re-ask."""
+    findings = analyse(candidate.text, scenario).advisory()
+    return _findings_result("grounding_notes", findings, "to confirm before sending: ", ".")
 
 
 # --- internal notes ---------------------------------------------------------------------------------------
@@ -125,6 +128,12 @@ def _leak_lexicon() -> tuple[frozenset[str], frozenset[str], frozenset[str]]:
     data = load_yaml("evals", "lexicons/leak.yaml")
     return (frozenset(data["en_stopwords"].lower().split()),
             frozenset(w for w in data["zh_common"] if len(w) >= 2), frozenset(data["surnames"]))
+
+
+@cache
+def _leak_concepts() -> dict[str, _Terms]:
+    data = load_yaml("evals", "lexicons/leak.yaml")
+    return {name: _Terms.of(terms) for name, terms in (data.get("concepts") or {}).items()}
 
 
 _CJK_RUN = re.compile(r"[\u4e00-\u9fff]+")
@@ -139,7 +148,10 @@ class _LeakPhrases:
     zh_phrases: frozenset[str]
     paraphrase: tuple[frozenset[str], ...] = ()
     """Per note, its distinctive content (English words, Chinese bigrams) absent from the public text: two of one
-    note's words (three bigrams) in one sentence of a draft carry the note, reworded or translated."""
+    note's words (three bigrams) in one sentence of a draft carry the note, reworded."""
+    concepts: frozenset[str] = frozenset()
+    """Concepts of the notes (leak.yaml ``concepts``) the public text does not carry: found in a draft in either
+    language, they carry the note translated or paraphrased ("our senior engineer resigned" for 已离职)."""
 
 
 def _leak_phrases(scenario: Scenario) -> _LeakPhrases:
@@ -185,8 +197,11 @@ def _leak_phrases(scenario: Scenario) -> _LeakPhrases:
                or (not f.isascii() and f not in zh_common)}
         if own:
             paraphrase.append(frozenset(own))
+    notes_low = "\n".join(scenario.internal_notes).lower()
+    concepts = frozenset(name for name, terms in _leak_concepts().items()
+                         if terms.find(notes_low) is not None and terms.find(public_low) is None)
     return _LeakPhrases(tuple(quantities), frozenset(en_phrases), frozenset(en_names), frozenset(zh_phrases),
-                        tuple(paraphrase))
+                        tuple(paraphrase), concepts)
 
 
 def _merge_spans(text: str, spans: list[tuple[int, int, str]]) -> list[tuple[int, int, str]]:
@@ -242,6 +257,11 @@ def internal_leak(candidate: Candidate, scenario: Scenario) -> CheckResult:
         start = text.find(phrase)
         if start >= 0:
             found.append((start, start + len(phrase), phrase))
+    if not found and leak.concepts:
+        for name in sorted(leak.concepts):
+            hit = _leak_concepts()[name].find(low)
+            if hit is not None:
+                found.append((hit[0], hit[1], text[hit[0]:hit[1]]))
     if not found and leak.paraphrase:
         for start, end, sentence in _sentences(text):
             feats = _features(sentence)
@@ -389,8 +409,10 @@ def missing_new_date(candidate: Candidate, scenario: Scenario) -> CheckResult:
     """A delay notice states the new date, or the date by which it will be confirmed."""
     dates = scenario.facts.dates
     target = dates.get("new_deadline") or dates.get("confirm_by")
-    if target is None:
-        return _ok("missing_new_date", "no new date in the scenario")
+    if target is None:  # only an evaluation gets here: drafting requires one of the two dates
+        return CheckResult("missing_new_date", False, 0.0, "missing: the new date",
+                           "the scenario gives neither a new date nor a confirm-by date, so the message states "
+                           "none; a delay notice must say when delivery will happen or when that will be known")
     for m in extract(candidate.text):
         if m.kind != "date":
             continue
@@ -467,7 +489,7 @@ def blame(candidate: Candidate, scenario: Scenario) -> CheckResult:
             why = "points at another party as the cause"
         elif _within(emphatic, start, end) and _within(faults, start, end):
             why = "says, emphatically, whose fault the problem is"
-        elif has_agent and any(p.search(sentence.lower()) for p in lex.blame_counterfactual):
+        elif any(p.search(sentence.lower()) for p in lex.blame_counterfactual):
             why = "blames another party by saying what would have happened otherwise"
         if why:
             return CheckResult("blame", False, 0.0, sentence.strip(),
@@ -587,7 +609,7 @@ CHECKS: dict[str, CheckFn] = {
     "internal_leak": internal_leak,
     "unauthorized_commitment": unauthorized_commitment,
     "unknown_offer": unknown_offer,
-    "unverified_logistics": unverified_logistics,
+    "grounding_notes": grounding_notes,
     "blame": blame,
     "blunt_refusal": blunt_refusal,
     "missing_reason": missing_reason,
@@ -609,5 +631,6 @@ def preload() -> None:
     from pmcomm_llm.grounding.claims import preload as preload_claims
 
     _leak_lexicon()
+    _leak_concepts()
     preload_claims()
     _tone_scanner()

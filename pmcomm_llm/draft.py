@@ -76,6 +76,8 @@ class GuardOutcome(BaseModel):
     passed: bool
     reasks: int = 0
     violations: list[dict[str, Any]] = Field(default_factory=list)
+    notes: list[dict[str, Any]] = Field(default_factory=list)
+    """Non-blocking findings for the PM to confirm (e.g. "proposes a 30-minute call"), by the rubric's policy."""
 
 
 class DraftMeta(BaseModel):

@@ -98,7 +98,7 @@ def load_scenarios(path: str | Path) -> dict[str, Scenario]:
     from pmcomm_llm.batch import prepare, read_items
 
     out: dict[str, Scenario] = {}
-    for item, scenario, error in prepare(read_items(str(path))):
+    for item, scenario, error in prepare(read_items(str(path)), for_evaluation=True):
         if error is not None:
             raise InputFileError(f"{path}: {item.where}: {error.get('field') or '-'}: {error['message']}")
         assert scenario is not None and scenario.id is not None
@@ -119,7 +119,7 @@ async def aevaluate(draft: Any, scenario: Scenario | dict[str, Any], *, judge: A
     """Score one draft (a :class:`Draft`, a ``DraftRecord``/``Candidate``, or anything with subject and body)."""
     rubric = rubric or load_rubric()
     if not isinstance(scenario, Scenario):
-        scenario = parse_scenario(scenario)
+        scenario = parse_scenario(scenario, for_evaluation=True)
     candidate = draft.candidate if isinstance(draft, DraftRecord) else Candidate.of(draft)
     if isinstance(draft, DraftRecord):
         draft_id = draft_id or draft.draft_id

@@ -34,6 +34,8 @@ class Criterion(BaseModel):
     description: _Text
     labels: list[str] = Field(default_factory=list)
     """For judge criteria: the golden-set labels whose presence means this criterion should fail."""
+    calibrated: bool = True
+    """False for a criterion no label measures (an advisory note): calibration leaves it out."""
 
     def applies_to(self, kind: Kind) -> bool:
         return not self.kinds or kind in self.kinds
@@ -58,6 +60,8 @@ class Rubric(BaseModel):
     pass_threshold: float = Field(ge=0, le=1)
     judge_scale: _Scale
     criteria: list[Criterion]
+    grounding: dict[str, dict[str, str]] = Field(default_factory=dict)
+    """The severity policy of claim-level grounding findings (validated by ``grounding.claims``)."""
     hash: str = ""
 
     @model_validator(mode="after")

@@ -20,6 +20,7 @@ from pydantic import (
     Field,
     PrivateAttr,
     ValidationError,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
@@ -176,11 +177,22 @@ class Scenario(BaseModel):
         return [value] if isinstance(value, str) else value
 
     @model_validator(mode="after")
-    def _complete(self) -> Scenario:
+    def _complete(self, info: ValidationInfo) -> Scenario:
         ids = [o.id for o in self.offers]
         duplicates = sorted({i for i in ids if ids.count(i) > 1})
         if duplicates:
             raise ValueError(f"offers: ids must be unique, repeated: {', '.join(duplicates)}")
+        if not (info.context or {}).get("for_evaluation"):
+            self._drafting_rules()
+        if self.language is None:
+            self.language = infer_language(self.public_text())
+        if self.id is None:
+            self.id = "s-" + self.content_hash()[:10]
+        return self
+
+    def _drafting_rules(self) -> None:
+        """What drafting needs. An evaluation scores a message whatever its scenario lacks (a delay notice with
+        no new date fails ``missing_new_date``), so these apply only to scenarios that will be drafted."""
         if not (self.facts.reason or "").strip():
             raise ValueError("facts.reason: a hard message needs its real reason; say why in a sentence")
         if self.kind is Kind.decline_request and not self.facts.request:
@@ -190,11 +202,6 @@ class Scenario(BaseModel):
                 raise ValueError(
                     "facts.dates: a delay_notice needs the new date (dates.new_deadline) or the date by "
                     "which it will be confirmed (dates.confirm_by)")
-        if self.language is None:
-            self.language = infer_language(self.public_text())
-        if self.id is None:
-            self.id = "s-" + self.content_hash()[:10]
-        return self
 
     def public_text(self) -> str:
         """Everything the message may draw on: the scenario minus internal notes and the client's words."""
@@ -272,13 +279,17 @@ def _plain(err: dict[str, Any]) -> tuple[str, str]:
     return loc or "(scenario)", reason
 
 
-def parse_scenario(data: Any, *, index: int | str | None = None) -> Scenario:
-    """Validate one scenario, raising a :class:`ScenarioError` that names the item and field(s)."""
+def parse_scenario(data: Any, *, index: int | str | None = None, for_evaluation: bool = False) -> Scenario:
+    """Validate one scenario, raising a :class:`ScenarioError` that names the item and field(s).
+
+    ``for_evaluation``: the scenario of a message to score, not to draft — the rules only drafting needs (a
+    reason, the request of a decline, the new date of a delay) are not enforced.
+    """
     item_id = data.get("id") if isinstance(data, dict) and isinstance(data.get("id"), str) else None
     if not isinstance(data, dict):
         raise ScenarioError("a scenario must be a JSON object", index=index, item_id=item_id)
     try:
-        return Scenario.model_validate(data)
+        return Scenario.model_validate(data, context={"for_evaluation": for_evaluation})
     except RecursionError:
         raise ScenarioError("nested too deeply to be a scenario", index=index, item_id=item_id) from None
     except ValidationError as exc:

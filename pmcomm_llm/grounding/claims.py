@@ -22,9 +22,11 @@ from __future__ import annotations
 
 import re
 from bisect import bisect_left
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cache
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
+
+from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
 
 from pmcomm_llm.grounding.quantities import Grounding, Mention, extract
 from pmcomm_llm.grounding.text import MultiTerms, Terms, clauses_of, features, sentences_of
@@ -33,7 +35,7 @@ from pmcomm_llm.resources import load_yaml
 if TYPE_CHECKING:
     from pmcomm_llm.scenario import Scenario
 
-__all__ = ["Analysis", "Finding", "analyse", "promise_lexicon"]
+__all__ = ["KINDS", "Analysis", "Finding", "analyse", "promise_lexicon", "severity_policy"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,7 +43,7 @@ class Finding:
     """One claim the scenario does not support, with the clause it sits in and what would have supported it."""
 
     check: str
-    """The check that reports it: ``fabricated_fact``, ``unauthorized_commitment`` or ``unverified_logistics``."""
+    """The check that reports it when blocking: ``fabricated_fact`` or ``unauthorized_commitment``."""
     kind: str
     """What is wrong: ``figure``, ``client_figure``, ``wrong_thing``, ``new_date``, ``promise``,
     ``promise_figure``, ``promise_whole``, ``logistics``."""
@@ -52,6 +54,13 @@ class Finding:
     message: str
     source: str = ""
     """The scenario text that grounds the figure for another thing, or the offer the promise went beyond."""
+    blocking: bool = True
+    """By the rubric's ``grounding:`` policy for ``kind``: blocking findings fail the draft and are re-asked;
+    advisory ones are shown to the PM."""
+
+    def as_dict(self) -> dict[str, object]:
+        return {"check": self.check, "kind": self.kind, "text": self.text, "span": [self.start, self.end],
+                "clause": self.clause, "message": self.message, "source": self.source, "blocking": self.blocking}
 
 
 @dataclass(slots=True)
@@ -59,7 +68,43 @@ class Analysis:
     findings: list[Finding] = field(default_factory=list)
 
     def of(self, check: str) -> list[Finding]:
-        return [f for f in self.findings if f.check == check]
+        """The blocking findings ``check`` reports."""
+        return [f for f in self.findings if f.check == check and f.blocking]
+
+    def advisory(self) -> list[Finding]:
+        return [f for f in self.findings if not f.blocking]
+
+
+Severity = Literal["blocking", "advisory"]
+KINDS = ("figure", "client_figure", "wrong_thing", "new_date", "promise", "promise_figure", "promise_whole",
+         "logistics")
+
+
+class _Policy(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    severity: dict[str, Severity]
+
+    @field_validator("severity")
+    @classmethod
+    def _every_kind(cls, value: dict[str, Severity]) -> dict[str, Severity]:
+        unknown = sorted(set(value) - set(KINDS))
+        missing = sorted(set(KINDS) - set(value))
+        if unknown or missing:
+            raise ValueError(f"grounding.severity must name each finding kind once ({', '.join(KINDS)}); "
+                             + (f"unknown: {', '.join(unknown)}; " if unknown else "")
+                             + (f"missing: {', '.join(missing)}" if missing else ""))
+        return value
+
+
+@cache
+def severity_policy() -> dict[str, Severity]:
+    """``grounding.severity`` of ``evals/rubric.yaml``: which findings block a draft. Data, not code."""
+    from pmcomm_llm.errors import PromptError
+
+    try:
+        return _Policy.model_validate(load_yaml("evals", "rubric.yaml").get("grounding") or {}).severity
+    except ValidationError as exc:
+        raise PromptError(f"evals/rubric.yaml: grounding: {exc.errors()[0]['msg']}") from None
 
 
 # --- lexicons -----------------------------------------------------------------------------------------------
@@ -125,6 +170,7 @@ def _scanner() -> MultiTerms:
 
 
 def preload() -> None:
+    severity_policy()
     _cues()
     promise_lexicon()
     _scanner()
@@ -155,6 +201,9 @@ class _Sources:
     trusted: tuple[_Source, ...]
     clauses: tuple[tuple[str, tuple[Mention, ...], frozenset[str]], ...]
     """Every trusted clause with its figures and money topics (what a figure is given *for*)."""
+    restatable: tuple[frozenset[str], ...]
+    """The content of each boundary and each stated fact (reason, evidence, done, remaining, request): a
+    sentence that restates one ("a test case for contactless refunds failed") is not a new promise."""
     grounding: Grounding
     client: Grounding
     secret: Grounding
@@ -206,7 +255,11 @@ def _sources(scenario: Scenario) -> _Sources:
     other = {(d.month, d.day) for k, d in f.dates.items()} - new
     clauses = tuple((c, tuple(extract(c)), _money_topics(c)) for source in trusted
                     for _, _, c in clauses_of(source.text))
-    return _Sources(tuple(trusted), clauses, grounding, client, secret, offers, frozenset(new), frozenset(other))
+    f = scenario.facts
+    restatable = tuple(features(t) for t in [*scenario.boundaries, f.reason or "", *f.evidence, *f.done,
+                                             *f.remaining, f.request or ""] if t)
+    return _Sources(tuple(trusted), clauses, restatable, grounding, client, secret, offers, frozenset(new),
+                    frozenset(other))
 
 
 def _offer_own(scenario: Scenario, text: str) -> set[str]:
@@ -322,7 +375,7 @@ def _analyse(d: _Draft, src: _Sources, scenario: Scenario) -> Analysis:
                                         "theirs (\"you mentioned …\") or leave it out"))
             continue
         if _logistics(m, previous, s_end, d.meeting):
-            out.findings.append(Finding("unverified_logistics", "logistics", m.start, m.end, m.text, s_text.strip(),
+            out.findings.append(Finding("fabricated_fact", "logistics", m.start, m.end, m.text, s_text.strip(),
                                         f"proposes {m.text} for a call or meeting: confirm it before sending"))
             continue
         if in_promise and m.kind in ("discount", "count"):
@@ -333,6 +386,8 @@ def _analyse(d: _Draft, src: _Sources, scenario: Scenario) -> Analysis:
     if wrong:  # the refund given as the budget's figure is one defect: a fabricated figure, reported once
         out.findings = [f for f in out.findings if not (f.kind == "promise_figure" and any(
             a <= f.start < b or f.start <= a < f.end or (f.clause and text[a:b] in f.clause) for a, b in wrong))]
+    policy = severity_policy()
+    out.findings = [replace(f, blocking=policy[f.kind] == "blocking") for f in out.findings]
     return out
 
 
@@ -398,7 +453,7 @@ def _misdated(m: Mention, d: _Draft, src: _Sources) -> bool:
 
 # --- promises -----------------------------------------------------------------------------------------------
 
-_CLAUSE_BREAK = re.compile(r"[.;!?。；！？\n，,、：:]")
+_CLAUSE_BREAK = re.compile(r"[;!?。；！？\n，、：]|(?<!\d)[.,:]|[.,:](?!\d)")
 
 
 def _promises(d: _Draft, src: _Sources, out: Analysis) -> list[tuple[int, int]]:
@@ -424,11 +479,13 @@ def _promises(d: _Draft, src: _Sources, out: Analysis) -> list[tuple[int, int]]:
         c_start, c_end, whole_clause = d.clause(start)
         accepted = _any_in(d.accepting, s_start, s_end)  # "就按您说的赔 10%": the demand, granted
         ours = _any_in(d.first_person, c_start, c_end)  # "剩下的我去申请也一起退": our promise
-        if _any_in(d.restated, c_start, c_end) or (_any_in(d.reported, s_start, s_end) and not accepted
-                                                   and not ours):
+        restated = _any_in(d.restated, c_start, c_end) or (_any_in(d.restated, s_start, s_end) and not ours)
+        if restated or (_any_in(d.reported, s_start, s_end) and not accepted and not ours):
             continue  # a contract's terms restated, the client's request quoted back
         if _any_in(d.others, clause_start, end) and not _any_in(d.first_person, clause_start, end):
             continue  # someone else's promise, reported
+        if _restates_fact(sentence, src):
+            continue  # "Discounts are not available on this engagement": a boundary or a fact, restated
         spans.append((s_start, s_end))
         if s_start in seen_sentences:
             continue
@@ -454,9 +511,14 @@ def _negated(before: str, lex: PromiseLexicon) -> bool:
     return lex.negation.search(tail) is not None
 
 
-_REFUSED_AFTER = re.compile(r"^\s*(?:不予|不能|无法|無法|恕不|不在|不可|is not|isn't|are not|aren't|won't be|"
-                            r"will not be|cannot)|没办法|沒辦法|做不到|办不到|辦不到|不可能|不行|无法|無法|isn't possible|"
+_REFUSED_AFTER = re.compile(r"^\w*\s*(?:不予|不能|无法|無法|恕不|不在|不可|is not|isn't|are not|aren't|won't be|"
+                            r"will not be|cannot|not available|unavailable|not offered|not included)|没办法|沒辦法|做不到|办不到|辦不到|不可能|不行|无法|無法|isn't possible|"
                             r"not possible|isn't something|is not something|can't offer|cannot offer|not able to")
+
+
+def _restates_fact(sentence: str, src: _Sources) -> bool:
+    feats = features(sentence)
+    return any(b and len(b & feats) / len(b) >= 0.6 for b in src.restatable)
 
 
 def _negated_after(low: str, end: int) -> bool:
@@ -483,10 +545,16 @@ def _match_offer(group: str, sentence: str, mentions: list[Mention], whole: bool
             if overlap >= 0.5 and (best is None or overlap > best[0]):
                 best = (overlap, offer)
     term = sentence.strip()
+    if best is not None and best[0] < 0.2 and len(_content(sentence, feats)) >= 2:
+        best = None  # "maintenance next year is on the house": its own object, not the free support offered
     if best is None:
         return ("promise", f"promises what no offer covers ({group}): \"{term[:80]}\"; offer only the scenario's "
                            "offers", "")
     offer = best[1]
+    if group in _MONEY_GROUPS and _FRACTION.search(sentence.lower()) and any(
+            x.kind == "amount" for x in offer.mentions) and not any(
+            x.kind in ("percent", "discount") for x in offer.mentions):
+        return ("promise_figure", f"promises a share where the offer names an amount: {offer.text}", offer.text)
     figures = [m for m in mentions if m.kind in ("amount", "percent", "discount")
                or (m.kind in ("duration", "count") and not src.grounding.grounded(m))]
     for m in figures:
@@ -496,6 +564,21 @@ def _match_offer(group: str, sentence: str, mentions: list[Mention], whole: bool
     if not offer.whole and whole and offer.mentions:
         return ("promise_whole", f"promises all of it where the offer gives a part: {offer.text}", offer.text)
     return None
+
+
+_MONEY_GROUPS = frozenset({"refund", "discount", "compensation", "waiver", "penalty"})
+_FRACTION = re.compile(r"一半|半数|半數|\bhalf\b|\d+(?:\.\d+)?\s*%|百分之|[一二三四五六七八九]成")
+
+
+def _content(sentence: str, feats: frozenset[str]) -> set[str]:
+    """What a promise sentence names beyond the promise words: its object ("maintenance next year")."""
+    lex = promise_lexicon()
+    low = sentence.lower()
+    promise_words = set()
+    for terms in lex.groups.values():
+        for a, b in terms._hits(low, False):
+            promise_words |= features(low[a:b])
+    return {f for f in feats - promise_words if not f[0].isdigit()}
 
 
 def _close_duration(a: Mention, b: Mention) -> bool:

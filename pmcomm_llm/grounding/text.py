@@ -12,7 +12,8 @@ from functools import lru_cache
 __all__ = ["Terms", "clauses_of", "features", "sentences_of"]
 
 _SENTENCE = re.compile(r"(?:[^。！？!?;；\n.]|\.(?=[^\s\"'”’)]))+[。！？!?;；.]?[\"'”’)]?|\n|\.")
-_CLAUSE = re.compile(r"[^。！？!?;；\n，,、：:]+[。！？!?;；，,、：:]?")
+_CLAUSE = re.compile(r"(?:[^。！？!?;；\n，,、：:]|(?<=\d)[,:](?=\d))+[。！？!?;；，,、：:]?")
+"""A comma or colon between digits (NT$680,000, 10:30) does not end a clause."""
 _CJK_RUN = re.compile(r"[\u4e00-\u9fff]+")
 _EN_STOP = frozenset("""a an the and or but of to in on at for with by from as is are was were be been it its this that
 these those we our us you your they their not no will would can could should may might has have had do does did so
