@@ -479,12 +479,14 @@ def _promises(d: _Draft, src: _Sources, out: Analysis) -> list[tuple[int, int]]:
         c_start, c_end, whole_clause = d.clause(start)
         accepted = _any_in(d.accepting, s_start, s_end)  # "就按您说的赔 10%": the demand, granted
         ours = _any_in(d.first_person, c_start, c_end)  # "剩下的我去申请也一起退": our promise
+        if _any_in(d.reported, max(c_start, start - 8), start):
+            continue  # "您问的退款", "the refund you asked for": the client's request named, not our promise
         restated = _any_in(d.restated, c_start, c_end) or (_any_in(d.restated, s_start, s_end) and not ours)
         if restated or (_any_in(d.reported, s_start, s_end) and not accepted and not ours):
             continue  # a contract's terms restated, the client's request quoted back
         if _any_in(d.others, clause_start, end) and not _any_in(d.first_person, clause_start, end):
             continue  # someone else's promise, reported
-        if _restates_fact(sentence, src):
+        if _restates_fact(whole_clause, src):
             continue  # "Discounts are not available on this engagement": a boundary or a fact, restated
         spans.append((s_start, s_end))
         if s_start in seen_sentences:
