@@ -81,9 +81,10 @@ async def _acalibrate(records: list[DraftRecord], scenarios: dict[str, Any], rub
                 judge_pairs.setdefault(check["id"], []).append((predicted_fail, gold_fail))
                 continue
             gold_fail = check["id"] in labels
-            c = counts.setdefault(check["id"], {"tp": 0, "fp": 0, "fn": 0, "tn": 0})
+            c = counts.setdefault(check["id"], {"tp": 0, "fp": 0, "fn": 0, "tn": 0, "good_flagged": 0})
             key = ("tp" if gold_fail else "fp") if predicted_fail else ("fn" if gold_fail else "tn")
             c[key] += 1
+            c["good_flagged"] += predicted_fail and not labels
             if key in ("fp", "fn"):
                 misses.setdefault(check["id"], []).append(f"{key}:{r.draft_id}")
         scores[not labels].append(evaluation.score)
@@ -99,6 +100,7 @@ async def _acalibrate(records: list[DraftRecord], scenarios: dict[str, Any], rub
         negatives = c["fp"] + c["tn"]
         checks.append({"id": cid, **c, "support": c["tp"] + c["fn"], "precision": p, "recall": rcl, "f1": f1,
                        "false_flag_rate": round(c["fp"] / negatives, 3) if negatives else 0.0,
+                       "good_flag_rate": round(c["good_flagged"] / good, 3) if good else 0.0,
                        "misses": misses.get(cid, [])})
     judged = [{"id": cid, "n": len(p), "agreement": round(sum(a == b for a, b in p) / len(p), 3),
                "kappa": _kappa(p)} for cid, p in judge_pairs.items()]
@@ -117,10 +119,11 @@ def calibrate(records: list[DraftRecord], scenarios: dict[str, Any], *, rubric: 
 def render_calibration(result: dict[str, Any], title: str = "") -> str:
     lines = [title] if title else []
     lines.append(f"{'check':26s} {'support':>7s} {'tp':>4s} {'fp':>4s} {'fn':>4s} {'precision':>9s} "
-                 f"{'recall':>7s} {'F1':>6s} {'false flags':>11s}")
+                 f"{'recall':>7s} {'F1':>6s} {'false flags':>11s} {'on good':>8s}")
     for c in result["checks"]:
         lines.append(f"{c['id']:26s} {c['support']:7d} {c['tp']:4d} {c['fp']:4d} {c['fn']:4d} "
-                     f"{c['precision']:9.2f} {c['recall']:7.2f} {c['f1']:6.2f} {c['false_flag_rate']:11.1%}")
+                     f"{c['precision']:9.2f} {c['recall']:7.2f} {c['f1']:6.2f} {c['false_flag_rate']:11.1%} "
+                     f"{c.get('good_flag_rate', 0.0):8.1%}")
     if result["judge"]:
         lines.append("")
         lines.append(f"{'judge criterion':26s} {'n':>4s} {'agreement':>9s} {'kappa':>6s}")
@@ -129,6 +132,8 @@ def render_calibration(result: dict[str, Any], title: str = "") -> str:
             lines.append(f"{j['id']:26s} {j['n']:4d} {j['agreement']:9.2f} {kappa:>6s}")
     s = result["separation"]
     lines.append("")
+    lines.append(f"{'':26s} false flags: share of drafts without the label that the check fails; on good: share of "
+                 "the good drafts it fails")
     auc = "-" if s.get("auc") is None else f"{s['auc']:.3f}"
     lines.append(f"{result['drafts']} drafts: {s['good_passed']}/{s['good']} good drafts pass, "
                  f"{s['flawed_failed']}/{s['flawed']} flawed drafts fail; score AUC {auc}")

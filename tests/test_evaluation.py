@@ -209,3 +209,21 @@ def test_judge_rationale_in_the_wrong_language_is_reasked(example):
         chats = [r for r in server.requests if r.path.endswith("/chat/completions")]
     assert len(chats) == 2 and "language" in chats[1].json["messages"][-1]["content"]
     assert all("整体" in c["message"] for c in result.checks if c["grader"] == "judge")
+
+
+def test_the_independent_corpus_dev_set_holds_its_measured_floor():
+    result = calibrate(*golden_set("corpus-dev"))
+    by_id = {row["id"]: row for row in result["checks"]}
+    for check in ("fabricated_fact", "internal_leak", "unauthorized_commitment", "missing_new_date"):
+        assert by_id[check]["f1"] >= 0.85 and by_id[check]["good_flag_rate"] <= 0.02, by_id[check]
+    sep = result["separation"]
+    assert sep["good_pass_rate"] >= 0.9 and sep["auc"] >= 0.9, sep
+
+
+def test_the_holdout_does_not_fall_below_what_was_measured_once():
+    """A regression floor at the figures of the single holdout measurement (evals/corpus/README.md), not a
+    tuning target: nothing was changed after looking at them."""
+    result = calibrate(*golden_set("corpus-holdout"))
+    sep = result["separation"]
+    assert sep["good_passed"] >= 46 and sep["flawed_failed"] >= 115, sep
+    assert sep["auc"] >= 0.79, sep
