@@ -60,7 +60,9 @@ def test_every_item_ends_in_output_or_errors_exactly_once_under_faults(tmp_path,
     drafted, failed = _ids(out), _ids(tmp_path / "out.errors.jsonl")
     assert sorted(drafted + failed) == [s["id"] for s in items], "each item exactly once"
     assert len(drafted) > 40
-    for err in (json.loads(x) for x in (tmp_path / "out.errors.jsonl").read_text().splitlines() if x):
+    errors_file = tmp_path / "out.errors.jsonl"  # written only when an item fails
+    assert errors_file.exists() == bool(failed)
+    for err in (json.loads(x) for x in (errors_file.read_text().splitlines() if failed else []) if x):
         assert err["stage"] == "drafting" and err["error_type"] and err["message"]
     assert result.exit_code == (1 if failed else 0)
 
