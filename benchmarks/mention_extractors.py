@@ -183,6 +183,18 @@ def _baseline_module() -> Any:
     return module
 
 
+def _duration_or_amount(m, s: int, e: int, text: str, lang: str, currency: str | None) -> Pred:
+    """A pmcomm Mention of kind duration or amount as a corpus prediction (both extractors share this)."""
+    if m.kind == "duration":
+        _days, count, unit = m.value
+        return Pred("duration", s, e, {"amount": count, "unit": "workday" if unit == "bday" else unit, "max": None})
+    if not _AMOUNT_UNIT.search(m.text):
+        typed = _number_context(text, s, e, float(m.value), lang)
+        if typed is not None:
+            return typed
+    return Pred("money", s, e, {"amount": m.value, "currency": currency})
+
+
 class Today(Adapter):
     name = "today"
     types = frozenset({"date", "duration", "money", "percent", "count", "discount"})
@@ -214,17 +226,8 @@ class Today(Adapter):
                 after = re.match(r"\s*(?:off\b|discount\b)", text[e:], re.I)
                 out.append(Pred("discount", s, e + after.end(), {"percent_off": m.value}) if after
                            else Pred("percent", s, e, {"amount": m.value}))
-            elif m.kind == "duration":
-                _days, count, unit = m.value
-                out.append(Pred("duration", s, e, {"amount": count, "unit": "workday" if unit == "bday" else unit,
-                                                   "max": None}))
-            elif m.kind == "amount":
-                if not _AMOUNT_UNIT.search(m.text):
-                    typed = _number_context(text, s, e, float(m.value), lang)
-                    if typed is not None:
-                        out.append(typed)
-                        continue
-                out.append(Pred("money", s, e, {"amount": m.value, "currency": None}))
+            elif m.kind in ("duration", "amount"):
+                out.append(_duration_or_amount(m, s, e, text, lang, currency=None))
         return out
 
 
@@ -463,19 +466,10 @@ class Pmcomm(Adapter):
                 out.append(Pred("percent", s, e, {"amount": m.value}))
             elif m.kind == "discount":
                 out.append(Pred("discount", s, e, {"percent_off": m.value}))
-            elif m.kind == "duration":
-                _days, count, unit = m.value
-                out.append(Pred("duration", s, e, {"amount": count, "unit": "workday" if unit == "bday" else unit,
-                                                   "max": None}))
             elif m.kind == "count":
                 out.append(Pred("count", s, e, {"amount": m.value}))
-            elif m.kind == "amount":
-                if not _AMOUNT_UNIT.search(m.text):
-                    typed = _number_context(text, s, e, float(m.value), lang)
-                    if typed is not None:
-                        out.append(typed)
-                        continue
-                out.append(Pred("money", s, e, {"amount": m.value, "currency": m.unit}))
+            elif m.kind in ("duration", "amount"):
+                out.append(_duration_or_amount(m, s, e, text, lang, currency=m.unit))
         return out
 
 

@@ -14,6 +14,9 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+from helpers import ids as _ids
+from helpers import many as _many
+from helpers import write_jsonl as _write_jsonl
 from pmcomm_llm.cli import cli as main
 from pmcomm_llm.testing import FakeOpenAIServer
 from pmcomm_llm.testing.responders import offline_responder
@@ -21,25 +24,10 @@ from pmcomm_llm.testing.responders import offline_responder
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def _many(examples, n):
-    items = []
-    for i in range(n):
-        s = json.loads(json.dumps(examples[i % len(examples)]))
-        s["id"] = f"item-{i:04d}"
-        items.append(s)
-    return items
 
 
-def _write_jsonl(path, items):
-    path.write_text("".join(json.dumps(x, ensure_ascii=False) + "\n" for x in items), encoding="utf-8")
 
 
-def _ids(path):
-    if not path.exists():
-        return []
-    raw = path.read_bytes()
-    assert not raw or raw.endswith(b"\n"), "no torn last line"
-    return [json.loads(line)["id"] for line in raw.splitlines() if line.strip()]
 
 
 def _chat_count(server):

@@ -26,6 +26,9 @@ from click.testing import CliRunner
 
 from pmcomm_llm import Settings
 from pmcomm_llm.chain import Drafter
+from helpers import ids as _ids
+from helpers import many as _many
+from helpers import write_jsonl as _write_jsonl
 from pmcomm_llm.cli import cli
 from pmcomm_llm.files import RunLock
 from pmcomm_llm.run import RunOptions, arun_file
@@ -37,25 +40,10 @@ ROOT = Path(__file__).resolve().parent.parent
 
 # --- helpers ------------------------------------------------------------------------------------------------
 
-def _many(examples: list[dict[str, Any]], n: int, prefix: str = "item") -> list[dict[str, Any]]:
-    items = []
-    for i in range(n):
-        s = json.loads(json.dumps(examples[i % len(examples)]))
-        s["id"] = f"{prefix}-{i:04d}"
-        items.append(s)
-    return items
 
 
-def _write_jsonl(path: Path, items: list[Any]) -> None:
-    path.write_text("".join(json.dumps(x, ensure_ascii=False) + "\n" for x in items), encoding="utf-8")
 
 
-def _ids(path: Path) -> list[str]:
-    if not path.exists():
-        return []
-    raw = path.read_bytes()
-    assert not raw or raw.endswith(b"\n"), f"torn last line in {path}"
-    return [json.loads(line)["id"] for line in raw.splitlines() if line.strip()]
 
 
 def _exactly_once(items: list[dict[str, Any]], out: Path, errors: Path, not_run: int = 0) -> None:
