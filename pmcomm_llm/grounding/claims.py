@@ -179,14 +179,6 @@ def preload() -> None:
 # --- the scenario side --------------------------------------------------------------------------------------
 
 @dataclass(frozen=True, slots=True)
-class _Source:
-    field: str
-    text: str
-    mentions: tuple[Mention, ...]
-    topics: frozenset[str]
-
-
-@dataclass(frozen=True, slots=True)
 class _Offer:
     id: str
     text: str
@@ -198,7 +190,6 @@ class _Offer:
 
 @dataclass(frozen=True, slots=True)
 class _Sources:
-    trusted: tuple[_Source, ...]
     clauses: tuple[tuple[str, tuple[Mention, ...], frozenset[str]], ...]
     """Every trusted clause with its figures and money topics (what a figure is given *for*)."""
     restatable: tuple[frozenset[str], ...]
@@ -236,14 +227,9 @@ def _sources(scenario: Scenario) -> _Sources:
     fields += [(f"facts.milestones[{i}]", f"{m.name} {m.date.isoformat()}") for i, m in enumerate(f.milestones)]
     fields += [(f"offers.{o.id}", o.text) for o in scenario.offers]
     fields += [(f"boundaries[{i}]", b) for i, b in enumerate(scenario.boundaries)]
-    trusted: list[_Source] = []
-    for name, text in fields:
-        if not text:
-            continue
-        for _start, _end, sentence in sentences_of(text):
-            trusted.append(_Source(name, sentence, tuple(extract(sentence)), _money_topics(sentence)))
+    trusted = [sentence for _name, text in fields if text for _s, _e, sentence in sentences_of(text)]
     dates = scenario.all_dates()
-    grounding = Grounding([s.text for s in trusted], dates)
+    grounding = Grounding(trusted, dates)
     client = Grounding([scenario.client_message] if scenario.client_message else [])
     secret = Grounding(scenario.internal_notes)
     whole_terms = _cues().whole
@@ -253,12 +239,12 @@ def _sources(scenario: Scenario) -> _Sources:
     new = {(d.month, d.day) for k, d in f.dates.items() if k in ("new_deadline", "confirm_by")}
     new |= {(m.date.month, m.date.day) for m in f.milestones}
     other = {(d.month, d.day) for k, d in f.dates.items()} - new
-    clauses = tuple((c, tuple(extract(c)), _money_topics(c)) for source in trusted
-                    for _, _, c in clauses_of(source.text))
+    clauses = tuple((c, tuple(extract(c)), _money_topics(c)) for sentence in trusted
+                    for _, _, c in clauses_of(sentence))
     f = scenario.facts
     restatable = tuple(features(t) for t in [*scenario.boundaries, f.reason or "", *f.evidence, *f.done,
                                              *f.remaining, f.request or ""] if t)
-    return _Sources(tuple(trusted), clauses, restatable, grounding, client, secret, offers, frozenset(new),
+    return _Sources(clauses, restatable, grounding, client, secret, offers, frozenset(new),
                     frozenset(other))
 
 
