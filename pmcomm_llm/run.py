@@ -148,7 +148,7 @@ class _Run:
         self.drafter = Drafter(settings)
         self.summary = BatchSummary()
         self.stop: EnvironmentFault | PmcommError | None = None
-        self.read = self.skipped = self.not_run = 0
+        self.read = self.not_run = 0
         self.out: Appender | None = None
         self.errs: Appender | None = None
         self.cache: Any = None
@@ -321,7 +321,6 @@ class _Run:
             if previous is not None:
                 redo = self.options.redraft_flagged and scenario.id in scan.flagged
                 if previous == scenario.content_hash()[:16] and not redo:
-                    self.skipped += 1
                     self.summary.skipped += 1
                     self.progress.update(skipped=1)
                     continue
@@ -372,9 +371,9 @@ class _Run:
 
     def _check_invariant(self) -> None:
         written = (self.out.count if self.out else 0) + (self.errs.count if self.errs else 0)
-        if self.read != self.skipped + written + self.not_run:
+        if self.read != self.summary.skipped + written + self.not_run:
             raise RunIntegrityError(
-                f"internal error: {self.read} items read but {self.skipped} skipped + {written} written + "
+                f"internal error: {self.read} items read but {self.summary.skipped} skipped + {written} written + "
                 f"{self.not_run} not run; the output is resumable, please report this")
 
     def _finish(self) -> BatchSummary:

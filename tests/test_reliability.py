@@ -254,16 +254,16 @@ def test_a_garbled_line_is_kept_aside_and_never_truncates_what_follows(tmp_path,
 # --- 4. one run per output ----------------------------------------------------------------------------------
 
 def test_a_second_run_on_the_same_output_fails_fast_and_the_first_finishes(tmp_path, examples):
-    items = _many(examples, 40)
+    items = _many(examples, 60)  # about 18 s at one item per 0.3 s: the second run starts well before the end
     src, out = tmp_path / "in.jsonl", tmp_path / "out.jsonl"
     _write_jsonl(src, items)
-    server = subprocess.Popen([sys.executable, "-m", "pmcomm_llm.testing.server", "--latency", "0.1",
+    server = subprocess.Popen([sys.executable, "-m", "pmcomm_llm.testing.server", "--latency", "0.3",
                                "--responder", "pmcomm_llm.testing.responders:offline_responder"],
                               stdout=subprocess.PIPE, text=True)
     url = server.stdout.readline().split()[1]
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PMCOMM_", "OPENAI_"))}
     env.update(OPENAI_BASE_URL=url, PMCOMM_CACHE_DIR=str(tmp_path / "cache"))
-    cmd = [sys.executable, "-m", "pmcomm_llm.cli", "draft", str(src), "-o", str(out), "--concurrency", "2",
+    cmd = [sys.executable, "-m", "pmcomm_llm.cli", "draft", str(src), "-o", str(out), "--concurrency", "1",
            "--quiet", "--no-cache"]
     try:
         first = subprocess.Popen(cmd, env=env, stderr=subprocess.PIPE, text=True)
