@@ -1,7 +1,7 @@
 """Drafting many scenarios: reading input files, running items concurrently, writing every outcome once.
 
-Input is a JSON array, an object with a ``scenarios`` array, JSON Lines, or standard input holding any of
-these. Each item is validated on its own: a bad item becomes an error record naming the item (its index, or
+Input is a JSON array, an object with a ``scenarios`` array, JSON Lines, YAML (``.yaml``/``.yml``: one scenario,
+a list, or several documents; comments allowed), or standard input holding any of the JSON forms. Each item is validated on its own: a bad item becomes an error record naming the item (its index, or
 its line for JSONL) and the field, and the other items still run. Every item ends in exactly one place: the
 output file or the errors file.
 """
@@ -21,7 +21,7 @@ from pmcomm_llm.errors import AuthenticationError, ConfigError, InputFileError, 
 from pmcomm_llm.scenario import Scenario, parse_scenario
 
 __all__ = ["InputItem", "ItemResult", "BatchSummary", "read_items", "draft_many", "adraft_many",
-           "output_record", "error_record", "render_markdown"]
+           "output_record", "error_record", "describe_error", "render_markdown"]
 
 
 @dataclass(slots=True)
@@ -206,6 +206,9 @@ def read_items(source: str | Path) -> Iterator[InputItem]:
     path = Path(name)
     if not path.is_file():
         raise InputFileError(f"{name}: no such file")
+    if path.suffix.lower() in (".yaml", ".yml"):
+        yield from _yaml_items(_decode(path.read_bytes(), name), name)
+        return
     if path.suffix.lower() == ".jsonl":
         if path.stat().st_size == 0:
             raise InputFileError(f"{name}: the file is empty; expected one scenario per line")
@@ -219,6 +222,35 @@ def read_items(source: str | Path) -> Iterator[InputItem]:
     if not text.strip():
         raise InputFileError(f"{name}: the file is empty; expected a JSON array of scenarios")
     yield from _json_items(text, name)
+
+
+def _yaml_items(text: str, source: str) -> Iterator[InputItem]:
+    """Scenarios from YAML (comments allowed): one scenario, a list of them, ``scenarios: [...]``, or several
+    documents separated by ``---``. Each item is named by the line it starts on."""
+    import yaml
+
+    try:
+        nodes = list(yaml.compose_all(text, Loader=yaml.SafeLoader))
+        docs = list(yaml.safe_load_all(text))
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        at = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise InputFileError(f"{source}: not valid YAML{at} ({problem})") from None
+    except RecursionError:
+        raise InputFileError(f"{source}: {_TOO_DEEP}") from None
+    position = 0
+    for node, doc in zip(nodes, docs):
+        if isinstance(doc, dict) and isinstance(doc.get("scenarios"), list):
+            node = next(v for k, v in node.value if getattr(k, "value", None) == "scenarios")
+            doc = doc["scenarios"]
+        entries = list(zip(node.value, doc)) if isinstance(doc, list) else [(node, doc)]
+        for child, data in entries:
+            line = child.start_mark.line + 1
+            yield InputItem(position, f"line {line}", data=data, line=line)
+            position += 1
+    if position == 0:
+        raise InputFileError(f"{source}: holds no scenarios; expected a scenario, or a list of them, in YAML")
 
 
 def _is_single_json(text: str) -> bool:
@@ -246,6 +278,21 @@ def error_record(item: InputItem | None, *, item_id: str | None, stage: str, exc
                    "error_type": type(exc).__name__ if exc is not None else "InputError",
                    "message": message or str(exc)})
     return record
+
+
+def describe_error(record: dict[str, Any]) -> str:
+    """One line a person acts on: where (line or item, and the id), the field path once, what is wrong."""
+    where = record.get("where") or ""
+    item_id = record.get("id")
+    if item_id:
+        shown = json.dumps(str(item_id), ensure_ascii=False)[1:-1]  # control characters escaped
+        where = f"{where} ({shown})" if where else shown
+    field, message = record.get("field"), str(record.get("message", ""))
+    if field and not message.startswith(f"{field}: "):
+        message = f"{field}: {message}"
+    elif not field:
+        message = f"{record.get('stage', 'error')}: {message}"
+    return f"{where}: {message}" if where else message
 
 
 def output_record(draft: Draft, scenario_id: str) -> dict[str, Any]:
@@ -328,14 +375,21 @@ def draft_many(scenarios: Iterable[Scenario | dict[str, Any]], drafter: Drafter 
 
 
 def render_markdown(record: dict[str, Any]) -> str:
-    """One output record as Markdown, for people to read."""
+    """One output record as Markdown, for people to read. A flagged draft starts with what is wrong with it;
+    notes for the PM to confirm come right after the heading too."""
     draft = record["draft"]
     meta = record["meta"]
-    guard = "passed" if meta["guard"]["passed"] else "FLAGGED: " + "; ".join(
-        v["message"] for v in meta["guard"]["violations"])
+    guard = meta["guard"]
     lines = [f"## {record['id']} — {meta['kind']} ({meta['language']}, {meta['channel']})", ""]
+    if not guard["passed"]:
+        lines += ["> **FLAGGED by the guard — read before sending:**"]
+        lines += [f"> - `{v['id']}`: {v['message']}" for v in guard["violations"]]
+        lines += [""]
+    if guard.get("notes"):
+        lines += ["> **To confirm before sending:**"] + [f"> - {n['message']}" for n in guard["notes"]] + [""]
     if draft.get("subject"):
         lines += [f"**Subject:** {draft['subject']}", ""]
     lines += [draft["body"], "", f"*Next step:* {draft['next_step']}  ",
-              f"*Backend:* {meta['backend']} / {meta['model']} · prompt {meta['prompt_version']} · guard {guard}", ""]
+              f"*Backend:* {meta['backend']} / {meta['model']} · prompt {meta['prompt_version']} · guard "
+              f"{'passed' if guard['passed'] else 'FLAGGED'}", ""]
     return "\n".join(lines)

@@ -65,24 +65,45 @@ def main() -> None:
 
 @cli.command()
 def schema() -> None:
-    """Print the JSON Schema of a scenario (the input format)."""
-    from pmcomm_llm.scenario import Scenario
+    """Print the JSON Schema of a scenario, with a description of every field.
 
-    click.echo(json.dumps(Scenario.model_json_schema(), ensure_ascii=False, indent=2))
+    Save it beside your scenarios (`pmcomm schema > scenario.schema.json`): the templates of `pmcomm new` point
+    editors at it, so VS Code checks and completes a scenario as you type.
+    """
+    from pmcomm_llm.authoring import scenario_schema
+
+    click.echo(json.dumps(scenario_schema(), ensure_ascii=False, indent=2))
+
+
+@cli.command()
+@click.argument("kind", type=click.Choice(["decline_request", "cancel_project", "manage_expectations",
+                                           "delay_notice"]))
+@click.option("--language", type=click.Choice(["zh-CN", "zh-TW", "en"], case_sensitive=False), default="zh-CN",
+              help="The message's language (also the comments').")
+@click.option("--channel", type=click.Choice(["email", "im"]), default="email")
+def new(kind: str, language: str, channel: str) -> None:
+    """Print a commented YAML scenario of KIND to fill in: `pmcomm new delay_notice > s.yaml`."""
+    from pmcomm_llm.authoring import scenario_template
+
+    canonical = {"zh-cn": "zh-CN", "zh-tw": "zh-TW", "en": "en"}[language.lower()]
+    try:
+        click.echo(scenario_template(kind, canonical, channel), nl=False)
+    except PmcommError as exc:
+        raise _fail_for(exc) from None
 
 
 @cli.command()
 @click.argument("input_path", metavar="INPUT")
 def validate(input_path: str) -> None:
     """Check INPUT (.json, .jsonl or - for stdin) without drafting."""
-    from pmcomm_llm.batch import prepare, read_items
+    from pmcomm_llm.batch import describe_error, prepare, read_items
 
     ok = bad = 0
     try:
         for _item, scenario, error in prepare(read_items(input_path)):
             if error is not None:
                 bad += 1
-                click.echo(f"{error.get('where')}: {error['field'] or '-'}: {error['message']}", err=True)
+                click.echo(describe_error(error), err=True)
             else:
                 ok += 1
     except PmcommError as exc:

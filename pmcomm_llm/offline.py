@@ -15,11 +15,17 @@ from pmcomm_llm.draft import Alternative, DraftContent, PrincipleSentence
 from pmcomm_llm.prompts import OfflineTemplates, PromptSet, render_strict
 from pmcomm_llm.scenario import Kind, Scenario
 
-__all__ = ["offline_content", "announce_offline"]
+__all__ = ["offline_content", "announce_offline", "silence_offline_notice"]
 
 _MONTH_NAMES = ("January", "February", "March", "April", "May", "June", "July", "August", "September",
                 "October", "November", "December")
 _announced = False
+
+
+def silence_offline_notice() -> None:
+    """``--quiet``: the one-time "drafting offline" notice is not printed in this process."""
+    global _announced
+    _announced = True
 
 
 def announce_offline() -> None:

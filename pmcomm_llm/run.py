@@ -26,8 +26,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-from pmcomm_llm.batch import BatchSummary, InputItem, error_record, output_record, prepare, read_items, \
-    render_markdown
+from pmcomm_llm.batch import BatchSummary, InputItem, describe_error, error_record, output_record, prepare, \
+    read_items, render_markdown
 from pmcomm_llm.chain import OFFLINE_MODEL, Drafter
 from pmcomm_llm.errors import AuthenticationError, ConfigError, EnvironmentFault, PmcommError, RunIntegrityError
 from pmcomm_llm.files import MARKDOWN_MARKER, RunLock, atomic_write_text, environment_fault, refuse_foreign, \
@@ -110,11 +110,6 @@ def _summary_is_ours(obj: Any) -> bool:
     return isinstance(obj, dict) and "drafted" in obj and "failed" in obj
 
 
-def _printable(text: Any) -> str:
-    """An id or path as one safe line: control characters escaped."""
-    return json.dumps(str(text), ensure_ascii=False)[1:-1]
-
-
 async def arun_file(source: str, settings: Settings, options: RunOptions) -> BatchSummary:
     """Draft every item of ``source`` into ``options.output``; see the module docstring for the guarantees."""
     output = options.output
@@ -146,6 +141,10 @@ class _Run:
             settings = settings.model_copy(update={"concurrency": concurrency})
         self.settings = settings
         self.drafter = Drafter(settings)
+        if options.quiet:
+            from pmcomm_llm.offline import silence_offline_notice
+
+            silence_offline_notice()
         self.summary = BatchSummary()
         self.stop: EnvironmentFault | PmcommError | None = None
         self.read = self.not_run = 0
@@ -236,10 +235,9 @@ class _Run:
             landed[0] = True
         self.summary.failed += 1
         self.progress.update(failed=1)
-        if not self.options.quiet:
-            where = _printable(record.get("id") or record.get("where"))
-            line = f"pmcomm: {where}: {record.get('field') or record['stage']}: {record['message']}"
-            print(("\n" if self.progress.tty else "") + line, file=sys.stderr)
+        # errors are what --quiet still prints (its help says so)
+        print(("\n" if self.progress.tty and not self.options.quiet else "") + "pmcomm: " + describe_error(record),
+              file=sys.stderr)
 
     def halt(self, exc: PmcommError) -> None:
         if self.stop is None:

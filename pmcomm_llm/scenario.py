@@ -103,13 +103,19 @@ class Offer(BaseModel):
     """Something the sender is allowed to put to the client. The draft promises nothing else."""
 
     model_config = _STRICT
-    id: str = Field(min_length=1, pattern=r"^[A-Za-z0-9_.\-]+$")
+    id: str = Field(min_length=1, max_length=64, pattern=ID_PATTERN)
     text: str = Field(min_length=1)
     type: OfferType = "alternative"
 
 
 class Facts(BaseModel):
     model_config = _STRICT
+
+    @field_validator("evidence", "done", "remaining", mode="before")
+    @classmethod
+    def _one_string_is_a_list(cls, value: Any) -> Any:
+        return [value] if isinstance(value, str) else value
+
     reason: str | None = None
     evidence: list[str] = Field(default_factory=list)
     dates: dict[str, dt.date] = Field(default_factory=dict)
@@ -175,6 +181,15 @@ class Scenario(BaseModel):
     @classmethod
     def _one_string_is_a_list(cls, value: Any) -> Any:
         return [value] if isinstance(value, str) else value
+
+    @field_validator("language", mode="before")
+    @classmethod
+    def _language_any_case(cls, value: Any) -> Any:
+        """``zh-cn``, ``ZH_TW``, ``EN`` are the codes people type: accept them as the canonical ones."""
+        if isinstance(value, str):
+            canonical = {"zh-cn": "zh-CN", "zh-tw": "zh-TW", "en": "en"}.get(value.strip().lower().replace("_", "-"))
+            return canonical or value
+        return value
 
     @model_validator(mode="after")
     def _complete(self, info: ValidationInfo) -> Scenario:
@@ -259,8 +274,34 @@ _PLAIN = {
 }
 
 
+def _path(loc: tuple[Any, ...]) -> str:
+    """``offers[0].id``: list positions as indexes, the way a person reads a path."""
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out
+
+
+def _did_you_mean(loc: tuple[Any, ...]) -> str:
+    """", did you mean 'internal_notes'?" for a misspelt field, looked up among the fields at that level."""
+    import difflib
+
+    model: Any = Scenario
+    for part in loc[:-1]:
+        if isinstance(part, int):
+            continue
+        field = model.model_fields.get(part) if hasattr(model, "model_fields") else None
+        annotation = getattr(field, "annotation", None)
+        inner = getattr(annotation, "__args__", None) or (annotation,)
+        model = next((a for a in inner if isinstance(a, type) and issubclass(a, BaseModel)), None)
+        if model is None:
+            return ""
+    close = difflib.get_close_matches(str(loc[-1]), list(model.model_fields), n=1, cutoff=0.6)
+    return f"; did you mean {close[0]!r}?" if close else ""
+
+
 def _plain(err: dict[str, Any]) -> tuple[str, str]:
-    loc = ".".join(str(p) for p in err["loc"])
+    loc = _path(err["loc"])
     kind = err["type"]
     if kind == "literal_error" or kind == "enum":
         expected = err.get("ctx", {}).get("expected", "")
@@ -272,8 +313,10 @@ def _plain(err: dict[str, Any]) -> tuple[str, str]:
             loc, reason = msg.split(": ", 1)
         else:
             reason = msg
-    elif kind == "string_pattern_mismatch" and loc == "id":
+    elif kind == "string_pattern_mismatch" and (loc == "id" or loc.endswith(".id")):
         reason = "must be one line of text: no newlines, tabs or other control characters"
+    elif kind == "extra_forbidden":
+        reason = _PLAIN[kind] + _did_you_mean(err["loc"])
     else:
         reason = _PLAIN.get(kind, err["msg"][0].lower() + err["msg"][1:])
     return loc or "(scenario)", reason
@@ -294,7 +337,7 @@ def parse_scenario(data: Any, *, index: int | str | None = None, for_evaluation:
         raise ScenarioError("nested too deeply to be a scenario", index=index, item_id=item_id) from None
     except ValidationError as exc:
         problems = [_plain(e) for e in exc.errors()]
-        reason = "; ".join(f"{field}: {why}" for field, why in problems)
+        reason = problems[0][1] if len(problems) == 1 else "; ".join(f"{field}: {why}" for field, why in problems)
         error = ScenarioError(reason, index=index, field=problems[0][0], item_id=item_id)
         error.problems = problems  # type: ignore[attr-defined]
         raise error from None

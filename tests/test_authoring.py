@@ -1,0 +1,105 @@
+"""Writing a scenario by hand: YAML input, `pmcomm new` templates, the schema and messages a person acts on."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import yaml
+from click.testing import CliRunner
+
+from pmcomm_llm import ScenarioError, parse_scenario
+from pmcomm_llm.authoring import SCHEMA_ID, scenario_schema, scenario_template
+from pmcomm_llm.cli import cli
+
+KINDS = ["decline_request", "cancel_project", "manage_expectations", "delay_notice"]
+
+
+@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize("language", ["zh-CN", "zh-TW", "en"])
+@pytest.mark.parametrize("channel", ["email", "im"])
+def test_every_new_template_is_a_valid_scenario_of_what_was_asked(kind, language, channel):
+    text = scenario_template(kind, language, channel)
+    assert text.startswith("# ") and "# yaml-language-server: $schema=./scenario.schema.json" in text
+    scenario = parse_scenario(yaml.safe_load(text))
+    assert (scenario.kind.value, scenario.language, scenario.channel) == (kind, language, channel)
+
+
+def test_new_prints_a_template_validate_accepts_and_draft_drafts(tmp_path):
+    runner = CliRunner()
+    result = runner.invoke(cli, ["new", "delay_notice", "--language", "zh-tw"])
+    assert result.exit_code == 0 and "延期通知" in result.output
+    path = tmp_path / "s.yaml"
+    path.write_text(result.output, encoding="utf-8")
+    assert runner.invoke(cli, ["validate", str(path)]).output.strip() == "1 valid, 0 invalid"
+    out = tmp_path / "o.jsonl"
+    assert runner.invoke(cli, ["draft", str(path), "-o", str(out), "--backend", "offline", "--quiet"]).exit_code == 0
+    assert json.loads(out.read_text(encoding="utf-8"))["id"] == "my-delay-notice"
+
+
+def test_yaml_input_names_each_bad_item_by_its_line(tmp_path):
+    good = yaml.safe_dump([yaml.safe_load(scenario_template("decline_request", "en"))], allow_unicode=True)
+    path = tmp_path / "two.yaml"
+    path.write_text("# two scenarios, one incomplete\n" + good + "- kind: delay_notice\n  sender: {name: x}\n",
+                    encoding="utf-8")
+    result = CliRunner().invoke(cli, ["validate", str(path)])
+    assert result.exit_code == 1
+    bad_line = path.read_text(encoding="utf-8").splitlines().index("- kind: delay_notice") + 1
+    assert f"line {bad_line}: client: is required" in result.output and "1 valid, 1 invalid" in result.output
+
+
+def test_broken_yaml_is_one_message_with_its_line(tmp_path):
+    path = tmp_path / "bad.yml"
+    path.write_text("kind: delay_notice\nfacts: [\n", encoding="utf-8")
+    result = CliRunner().invoke(cli, ["validate", str(path)])
+    assert result.exit_code == 2 and "not valid YAML at line 3" in result.output
+
+
+def test_schema_describes_every_field_and_carries_an_id():
+    schema = scenario_schema()
+    assert schema["$id"] == SCHEMA_ID
+    assert all(schema["properties"][name].get("description") for name in
+               ("kind", "language", "channel", "facts", "offers", "boundaries", "internal_notes", "client_message"))
+    assert schema["$defs"]["Facts"]["properties"]["reason"]["description"].endswith("Required.")
+    assert "delay_notice needs facts.dates.new_deadline" in schema["description"]
+
+
+def test_validation_messages_name_the_id_and_the_field_once_and_suggest_a_spelling(examples, tmp_path):
+    misspelt = dict(examples[1])
+    misspelt["internal_note"] = misspelt.pop("internal_notes")
+    wrong_kind = dict(examples[0], kind="postpone")
+    path = tmp_path / "in.json"
+    path.write_text(json.dumps([wrong_kind, misspelt], ensure_ascii=False), encoding="utf-8")
+    lines = CliRunner().invoke(cli, ["validate", str(path)]).output.splitlines()
+    assert lines[0].startswith(f"item 1 ({examples[0]['id']}): kind: must be one of")
+    assert lines[1] == (f"item 2 ({examples[1]['id']}): internal_note: is not a known field (check its spelling; "
+                        "`pmcomm schema` lists the fields); did you mean 'internal_notes'?")
+
+
+def test_people_type_language_codes_in_any_case_and_lists_as_one_line(examples):
+    data = dict(examples[0], language="ZH-cn")
+    data["facts"] = dict(data["facts"], evidence="合同约定的交付物为两项", done="需求分析")
+    scenario = parse_scenario(data)
+    assert scenario.language == "zh-CN"
+    assert scenario.facts.evidence == ["合同约定的交付物为两项"] and scenario.facts.done == ["需求分析"]
+
+
+def test_offer_ids_may_be_chinese_but_not_two_lines(examples):
+    ok = dict(examples[0], offers=[{"id": "方案一", "text": "分两期交付"}])
+    assert parse_scenario(ok).offers[0].id == "方案一"
+    with pytest.raises(ScenarioError) as caught:
+        parse_scenario(dict(examples[0], offers=[{"id": "a\nb", "text": "x"}]))
+    assert caught.value.field == "offers[0].id" and "one line" in caught.value.reason
+
+
+def test_a_flagged_markdown_draft_starts_with_what_is_wrong(tmp_path):
+    from pmcomm_llm.batch import render_markdown
+
+    record = {"id": "x", "draft": {"subject": "S", "body": "B", "next_step": "N"},
+              "meta": {"kind": "delay_notice", "language": "en", "channel": "email", "backend": "openai",
+                       "model": "m", "prompt_version": "p",
+                       "guard": {"passed": False, "violations": [{"id": "fabricated_fact", "message": "states 9"}],
+                                 "notes": [{"message": "proposes at 10 for a call: confirm it"}]}}}
+    text = render_markdown(record)
+    assert text.index("FLAGGED") < text.index("**Subject:**") and "`fabricated_fact`: states 9" in text
+    assert text.index("To confirm before sending") < text.index("B")
