@@ -155,3 +155,8 @@ def test_check_draft_reports_each_violation_with_its_id(zh):
     assert not report.passed
     assert {v.id for v in report.violations} == {"fabricated_fact", "internal_leak", "unauthorized_commitment"}
     assert all(":" in m for m in report.messages())
+
+
+def test_an_iso_timestamp_is_one_date_not_a_time_and_a_number():
+    found = [(m.kind, m.text) for m in extract("created 2019-04-30T08:56:57.914Z by the export")]
+    assert found == [("date", "2019-04-30")]

@@ -244,3 +244,15 @@ def test_an_attempt_without_reported_usage_still_counts_as_a_call(server, openai
     with pytest.raises(DraftRetryError) as info:
         Drafter(**_settings(openai_settings, engine, max_reasks=2)).draft(example("delay_notice"))
     assert info.value.usage.calls == 3 and len(_chats(server)) == 3
+
+
+def test_llama_cpp_request_validation_500_for_json_schema_is_named_and_not_retried():
+    """The body llama-cpp-python 0.3.x's server really answers to response_format json_schema (seen by hand
+    against ../shared/tools/real-llm-server): a 500 carrying its request validation error."""
+    from pmcomm_llm.quirks import match_quirk
+
+    body = ("1 validation error:\n  {'type': 'literal_error', 'loc': ('body', 'response_format', 'type'), "
+            "'msg': \"Input should be 'text' or 'json_object'\", 'input': 'json_schema', "
+            "'ctx': {'expected': \"'text' or 'json_object'\"}}")
+    quirk = match_quirk(500, body)
+    assert quirk == "unsupported_response_format"

@@ -336,6 +336,8 @@ def _scan(original: str) -> list[Mention]:
         low = "".join(ch.lower() if len(ch.lower()) == 1 else ch for ch in text)
     found: list[Mention] = list(_dates(text, low, taken))
     found += _range_ends(text, low, found, taken)
+    if "T" in text:  # the time of an ISO timestamp (2019-04-30T08:56:57.914Z) belongs to its date
+        taken += [(m.start(), m.end()) for m in _ISO_TIME.finditer(text)]
     found += _times(text, taken)
     for pattern in _DISCOUNT_PATTERNS if ("折" in text or "off" in low or "discount" in low or "半价" in text
                                          or "半價" in text or "half" in low) else ():
@@ -396,6 +398,7 @@ def _scan(original: str) -> list[Mention]:
     return found
 
 
+_ISO_TIME = re.compile(r"(?<=\d)T\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?(?:Z|[+-]\d{2}:?\d{2})?")
 _RANGE_SEP = r"\s*(?:至|到|~|-|–|—|to|through|until|till|thru)\s*"
 _RANGE_END_ZH = re.compile(_RANGE_SEP + r"(?P<d>\d{1,2})\s*[日号號]")
 _RANGE_END_EN = re.compile(_RANGE_SEP + rf"(?P<d>\d{{1,2}})(?:st|nd|rd|th)?\b(?!\s*(?:[/:]|{_MON}))", re.I)
