@@ -51,9 +51,18 @@ class Candidate:
 
     @classmethod
     def of(cls, draft: Any) -> Candidate:
-        """From a :class:`~pmcomm_llm.draft.Draft`, a ``DraftContent`` or anything with subject and body."""
+        """From a :class:`~pmcomm_llm.draft.Draft`, a ``DraftContent``, anything with subject and body, or a dict
+        (``{"subject", "body"}``, or a ``pmcomm draft`` output line with its ``draft``)."""
         if isinstance(draft, Candidate):
             return draft
+        if isinstance(draft, dict):
+            inner = draft.get("draft") if isinstance(draft.get("draft"), dict) else draft
+            if not isinstance(inner.get("body"), str):
+                from pmcomm_llm.errors import InputFileError
+
+                raise InputFileError("a draft to evaluate needs a text 'body' (and optionally a 'subject')")
+            alts = tuple(a.get("offer_id", "") for a in inner.get("alternatives") or [] if isinstance(a, dict))
+            return cls(subject=inner.get("subject"), body=inner["body"], alternatives=alts)
         alts = tuple(a.offer_id for a in getattr(draft, "alternatives", None) or ())
         return cls(subject=getattr(draft, "subject", None), body=draft.body, alternatives=alts)
 

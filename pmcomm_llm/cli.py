@@ -115,8 +115,9 @@ def validate(input_path: str) -> None:
 
 @cli.command()
 @click.argument("input_path", metavar="INPUT")
-@click.option("-o", "--output", "output", required=True, type=click.Path(dir_okay=False),
-              help="Output file: JSON Lines (one line per scenario) or Markdown with --format md.")
+@click.option("-o", "--output", "output", required=True, type=click.Path(dir_okay=False, allow_dash=True),
+              help="Output file: JSON Lines (one line per scenario) or Markdown with --format md; - for "
+                   "standard output (no resume).")
 @click.option("--backend", type=click.Choice(["auto", "offline", "openai"]), default=None,
               help="auto (default): a model when OPENAI_API_KEY or OPENAI_BASE_URL is set, else offline.")
 @click.option("--model", default=None, help="Model name (PMCOMM_MODEL).")
@@ -165,6 +166,9 @@ def draft(input_path: str, output: str, backend: str | None, model: str | None, 
                 raise click.UsageError("--mode batch-api writes JSON Lines; drop --format md")
             summary = _batch_api(input_path, settings, output, errors_path, state_path, poll_interval,
                                  batch_timeout, quiet)
+        elif output == "-":
+            summary = _draft_to_stdout(input_path, settings, errors_path, fmt, quiet, with_eval, no_cache,
+                                       redraft_flagged)
         else:
             options = RunOptions(output=Path(output), errors=Path(errors_path) if errors_path else None,
                                  fmt=fmt, quiet=quiet, evaluate=with_eval, cache=not no_cache,
@@ -180,6 +184,25 @@ def draft(input_path: str, output: str, backend: str | None, model: str | None, 
         click.echo(f"pmcomm: --strict: the guard flagged {summary.flagged} draft(s); see meta.guard in {output}",
                    err=True)
         sys.exit(EXIT_FLAGGED)
+
+
+def _draft_to_stdout(input_path: str, settings: Any, errors_path: str | None, fmt: str, quiet: bool,
+                     with_eval: bool, no_cache: bool, redraft_flagged: bool) -> Any:
+    """``-o -``: draft into a private file, then write it to standard output (no resume: nothing persists)."""
+    import tempfile
+
+    from pmcomm_llm.run import RunOptions, run_file
+
+    with tempfile.TemporaryDirectory(prefix="pmcomm-") as tmp:
+        out = Path(tmp) / ("drafts.md" if fmt == "md" else "drafts.jsonl")
+        options = RunOptions(output=out, errors=Path(errors_path) if errors_path else None, fmt=fmt, quiet=quiet,
+                             evaluate=with_eval, cache=not no_cache, redraft_flagged=redraft_flagged,
+                             resume=False, summary=False)
+        summary = run_file(input_path, settings, options)
+        if out.exists():
+            sys.stdout.write(out.read_text(encoding="utf-8"))
+            sys.stdout.flush()
+    return summary
 
 
 def _batch_api(source: str, settings: Any, output: str, errors: str | None, state: str | None,

@@ -8,7 +8,17 @@ from typing import Any
 from pmcomm_llm.draft import Usage
 from pmcomm_llm.resources import load_yaml
 
-__all__ = ["estimate_cost"]
+__all__ = ["estimate_cost", "is_local_endpoint"]
+
+
+def is_local_endpoint(base_url: str | None) -> bool:
+    """A server on this machine (a local model, or the bundled stand-in): its price is not OpenAI's."""
+    from urllib.parse import urlsplit
+
+    if not base_url:
+        return False
+    host = (urlsplit(base_url).hostname or "").lower()
+    return host in ("localhost", "::1", "0.0.0.0") or host.startswith("127.")
 
 
 @cache

@@ -204,7 +204,8 @@ _CSS_BASE = """\
 * { box-sizing: border-box; }
 body { margin: 0 auto; max-width: 1100px; padding: 1.5rem; color: #1f2328; background: #f6f7f9;
   font: 15px/1.55 system-ui, -apple-system, "Segoe UI", "PingFang SC", "Hiragino Sans GB", "Microsoft YaHei",
-  "Noto Sans CJK SC", "Noto Sans SC", "Source Han Sans SC", "WenQuanYi Micro Hei", sans-serif; }
+  "Noto Sans CJK SC", "Noto Sans SC", "Source Han Sans SC", "WenQuanYi Micro Hei", "PingFang TC",
+  "Microsoft JhengHei", "Noto Sans CJK TC", "Noto Sans TC", sans-serif; }
 h1 { margin: 0 0 .25rem; font-size: 1.6rem; }
 h2 { margin: 2rem 0 .6rem; font-size: 1.2rem; }
 .meta { color: #57606a; font-size: .9rem; }
@@ -394,7 +395,8 @@ def _card(result: dict[str, Any]) -> str:
                                           "blocking" if check.get("blocking") else None) if x)
             evidence = check.get("evidence")
             ev = f' — evidence: <span class="evidence"{lang_attr}>{_esc(evidence)}</span>' if evidence else ""
-            note = "" if where else ' <span class="unlocated">(not located in the text)</span>'
+            # a missing element has no place in the text to mark: say what is missing, not "not located"
+            note = "" if where else ' <span class="unlocated">(an absence: nothing to highlight)</span>'
             items.append(f'<li><code>{_esc(check.get("id", ""))}</code> <span class="meta">({_esc(flags)})</span> '
                          f'{_esc(check.get("message") or "")}{ev}{note}</li>')
         parts.append(f'<ol class="legend">{"".join(items)}</ol>')
@@ -430,7 +432,10 @@ def render_html(report: dict[str, Any], *, title: str = DEFAULT_TITLE) -> str:
         meta.append(f"created {_esc(summary['created'])}")
 
     criterion_ids = "".join(f'<option value="{_esc(cid)}"></option>' for cid in criteria)
-    cards = "\n".join(_card(r) for r in results)
+    # failing drafts first (most blocking failures, then lowest score), then the passing ones
+    ordered = sorted(results, key=lambda r: (bool(r.get("passed")), -len(r.get("blocking_failures") or []),
+                                             r.get("score", 1.0)))
+    cards = "\n".join(_card(r) for r in ordered)
     return "\n".join([
         "<!DOCTYPE html>",
         '<html lang="en">',

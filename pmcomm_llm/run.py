@@ -375,7 +375,7 @@ class _Run:
                 f"{self.not_run} not run; the output is resumable, please report this")
 
     def _finish(self) -> BatchSummary:
-        from pmcomm_llm.cost import estimate_cost
+        from pmcomm_llm.cost import estimate_cost, is_local_endpoint
 
         summary, drafter, options = self.summary, self.drafter, self.options
         offline = drafter.backend == "offline"
@@ -384,7 +384,8 @@ class _Run:
         summary.extra.update({
             "read": self.read, "not_run": self.not_run, "notices": self.notices,
             "usage": self.usage.model_dump(),
-            "estimated_cost_usd": estimate_cost(self.usage, model) if not offline else 0.0,
+            "estimated_cost_usd": 0.0 if offline else None if is_local_endpoint(self.settings.base_url)
+            else estimate_cost(self.usage, model),
             "model": model, "engine": self.settings.engine if not offline else "offline",
             "prompt_version": drafter.prompts.version, "wall_s": round(time.monotonic() - self.started, 3),
             "output": str(options.output), "errors": str(self.errors_path),
@@ -399,7 +400,10 @@ class _Run:
     def _report(self) -> None:
         summary, usage = self.summary, self.usage
         cost = summary.extra["estimated_cost_usd"]
-        cost_text = "n/a (model not in prompts/prices.yaml)" if cost is None else f"${cost:.4f}"
+        from pmcomm_llm.cost import is_local_endpoint
+
+        cost_text = (f"${cost:.4f}" if cost is not None else "n/a (a local endpoint)"
+                     if is_local_endpoint(self.settings.base_url) else "n/a (model not in prompts/prices.yaml)")
         print(f"pmcomm: drafted {summary.drafted}, skipped {summary.skipped} (already done), failed "
               f"{summary.failed}, flagged by the guard {summary.flagged} → {self.options.output}"
               + (f" (errors: {self.errors_path})" if summary.failed else "")

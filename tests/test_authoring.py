@@ -103,3 +103,34 @@ def test_a_flagged_markdown_draft_starts_with_what_is_wrong(tmp_path):
     text = render_markdown(record)
     assert text.index("FLAGGED") < text.index("**Subject:**") and "`fabricated_fact`: states 9" in text
     assert text.index("To confirm before sending") < text.index("B")
+
+
+def test_drafts_go_to_standard_output_with_dash(tmp_path, examples, monkeypatch):
+    src = tmp_path / "in.json"
+    src.write_text(json.dumps(examples[:2], ensure_ascii=False), encoding="utf-8")
+    monkeypatch.chdir(tmp_path)
+    result = CliRunner().invoke(cli, ["draft", str(src), "-o", "-", "--backend", "offline", "--quiet"])
+    assert result.exit_code == 0
+    assert [json.loads(x)["id"] for x in result.output.splitlines()] == [e["id"] for e in examples[:2]]
+    assert not (tmp_path / "-").exists()
+
+
+def test_evaluate_takes_a_plain_dict_or_an_output_line(examples):
+    from pmcomm_llm import draft, evaluate
+
+    d = draft(examples[0], backend="offline")
+    as_dict = evaluate({"subject": d.subject, "body": d.body}, examples[0])
+    as_line = evaluate({"id": "x", "draft": {"subject": d.subject, "body": d.body}}, examples[0])
+    assert as_dict.passed and as_line.score == as_dict.score
+
+
+def test_the_html_report_lists_failing_drafts_first():
+    from pmcomm_llm.report import render_html
+
+    results = [{"draft_id": f"d{i}", "scenario_id": "s", "kind": "delay_notice", "language": "en",
+                "channel": "email", "score": score, "passed": passed, "blocking_failures": [] if passed else ["x"],
+                "subject": None, "body": f"body {i}", "checks": []} for i, (score, passed) in
+               enumerate([(1.0, True), (0.4, False), (0.9, True), (0.7, False)])]
+    html = render_html({"summary": {"count": 4}, "results": results})
+    order = [html.index(f"body {i}") for i in (1, 3, 2, 0)]  # failing first; then by score, lowest first
+    assert order == sorted(order)
