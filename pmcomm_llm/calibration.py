@@ -19,6 +19,8 @@ __all__ = ["GOLDEN_SETS", "calibrate", "golden_set", "render_calibration"]
 GOLDEN_SETS = {
     "corpus-dev": ("corpus/dev.jsonl", "corpus/scenarios.json"),
     "corpus-holdout": ("corpus/holdout.jsonl", "corpus/scenarios.json"),
+    "corpus-dev2": ("corpus/dev2.jsonl", "corpus/scenarios.json"),
+    "corpus-holdout2": ("corpus/holdout2.jsonl", "corpus/scenarios.json"),
     "dev": ("golden/drafts.jsonl", "golden/scenarios.json"),
     "holdout": ("golden/holdout/drafts.jsonl", "golden/scenarios.json"),
 }

@@ -368,7 +368,8 @@ def compare(report_a: str, report_b: str, as_json: bool) -> None:
 
 
 @eval_.command()
-@click.option("--set", "sets", type=click.Choice(["corpus-dev", "corpus-holdout", "dev", "holdout", "all"]),
+@click.option("--set", "sets", type=click.Choice(["corpus-dev", "corpus-holdout", "corpus-dev2", "corpus-holdout2",
+                                                 "dev", "holdout", "all"]),
               default="all", help="Which labelled set: corpus-dev / corpus-holdout (the independent corpus, "
                                   "evals/corpus/), dev / holdout (the first golden sets), or all.")
 @click.option("--judge", "judge_kind", type=click.Choice(["none", "openai"]), default="none")
