@@ -426,7 +426,7 @@ def missing_new_date(candidate: Candidate, scenario: Scenario) -> CheckResult:
         if m.kind != "date":
             continue
         year, month, day = m.value  # type: ignore[misc]
-        if month == target.month and day == target.day and year in (None, target.year):
+        if day == target.day and month in (None, target.month) and year in (None, target.year):
             return CheckResult("missing_new_date", True, 1.0, m.text, "", [(m.start, m.end)])
     return CheckResult("missing_new_date", False, 0.0, f"missing: {target.isoformat()}",
                        f"the new date ({target.isoformat()}) is not stated; say when delivery will happen "

@@ -220,10 +220,9 @@ def test_the_independent_corpus_dev_set_holds_its_measured_floor():
     assert sep["good_pass_rate"] >= 0.9 and sep["auc"] >= 0.9, sep
 
 
-def test_the_holdout_does_not_fall_below_what_was_measured_once():
-    """A regression floor at the figures of the single holdout measurement (evals/corpus/README.md), not a
-    tuning target: nothing was changed after looking at them."""
-    result = calibrate(*golden_set("corpus-holdout"))
+def test_the_second_dev_round_holds_its_measured_floor():
+    """Regression floors on the sets the checks are tuned on (dev and dev2). No test reads a corpus holdout: a test
+    that scored one on every run would make it a tuning signal (evals/corpus/README.md)."""
+    result = calibrate(*golden_set("corpus-dev2"))
     sep = result["separation"]
-    assert sep["good_passed"] >= 46 and sep["flawed_failed"] >= 115, sep
-    assert sep["auc"] >= 0.79, sep
+    assert sep["good_pass_rate"] >= 0.9 and sep["auc"] >= 0.85, sep

@@ -334,6 +334,7 @@ def _analyse(d: _Draft, src: _Sources, scenario: Scenario) -> Analysis:
     for m in d.mentions:
         s_start, s_end, s_text = d.sentence(m.start)
         previous = d.sentence(s_start - 1)[0] if s_start else s_start
+        earlier = d.sentence(previous - 1)[0] if previous else previous  # "…on a call. An hour should do."
         hedged = _any_in(d.hedged, s_start, s_end)  # "1/20 也要等到货才能判断" follows the quote
         reported = _any_in(d.reported, previous if hedged else s_start, s_end)
         in_promise = any(a <= m.start < b for a, b in promise_spans)
@@ -360,12 +361,12 @@ def _analyse(d: _Draft, src: _Sources, scenario: Scenario) -> Analysis:
                                         f"asserts {m.text}, a figure only the client's message gives; quote it as "
                                         "theirs (\"you mentioned …\") or leave it out"))
             continue
-        if _logistics(m, previous, s_end, d.meeting):
+        if _logistics(m, earlier, s_end, d.meeting):
             out.findings.append(Finding("fabricated_fact", "logistics", m.start, m.end, m.text, s_text.strip(),
                                         f"proposes {m.text} for a call or meeting: confirm it before sending"))
             continue
-        if in_promise and m.kind in ("discount", "count"):
-            continue  # the promise itself is the finding ("打八折", "two more engineers")
+        if in_promise and m.kind in ("discount", "count", "duration", "amount", "percent"):
+            continue  # the promise itself is the finding ("打八折", "two more engineers", "一年内都不收钱")
         out.findings.append(Finding("fabricated_fact", "figure", m.start, m.end, m.text, s_text.strip(),
                                     f"states {m.text}, which the scenario does not contain"))
     wrong = [(f.start, f.end) for f in out.findings if f.kind == "wrong_thing"]
@@ -477,8 +478,8 @@ def _promises(d: _Draft, src: _Sources, out: Analysis) -> list[tuple[int, int]]:
         spans.append((s_start, s_end))
         if s_start in seen_sentences:
             continue
-        verdict = _match_offer(group, sentence, d.mentions_in(s_start, s_end), _any_in(d.whole, c_start, c_end),
-                               src)
+        verdict = _match_offer(group, sentence, whole_clause, d.mentions_in(c_start, c_end),
+                               _any_in(d.whole, c_start, c_end), src)
         if verdict is None:
             continue
         seen_sentences.add(s_start)
@@ -504,9 +505,12 @@ _REFUSED_AFTER = re.compile(r"^\w*\s*(?:不予|不能|无法|無法|恕不|不�
                             r"not possible|isn't something|is not something|can't offer|cannot offer|not able to")
 
 
-def _restates_fact(sentence: str, src: _Sources) -> bool:
-    feats = features(sentence)
-    return any(b and len(b & feats) / len(b) >= 0.6 for b in src.restatable)
+def _restates_fact(clause: str, src: _Sources) -> bool:
+    """The clause says again what a boundary or fact says: most of the fact is in it, or (for a clause of some
+    substance) nearly all of it is in the fact ("contactless refund failed" from the reason)."""
+    feats = features(clause)
+    return any(b and (len(b & feats) / len(b) >= 0.6 or (len(feats) >= 3 and len(feats & b) / len(feats) >= 0.8))
+               for b in src.restatable)
 
 
 def _negated_after(low: str, end: int) -> bool:
@@ -515,8 +519,9 @@ def _negated_after(low: str, end: int) -> bool:
     return _REFUSED_AFTER.search(after) is not None
 
 
-def _match_offer(group: str, sentence: str, mentions: list[Mention], whole: bool,
+def _match_offer(group: str, sentence: str, clause: str, mentions: list[Mention], whole: bool,
                  src: _Sources) -> tuple[str, str, str] | None:
+    """``mentions`` and ``whole`` are the promise clause's: a long sentence may also quote the client's figure."""
     """None when one offer covers the promise; else (kind, message, the offer it went beyond or "")."""
     feats = features(sentence)
     best: tuple[float, _Offer] | None = None
@@ -539,7 +544,7 @@ def _match_offer(group: str, sentence: str, mentions: list[Mention], whole: bool
         return ("promise", f"promises what no offer covers ({group}): \"{term[:80]}\"; offer only the scenario's "
                            "offers", "")
     offer = best[1]
-    if group in _MONEY_GROUPS and _FRACTION.search(sentence.lower()) and any(
+    if group in _MONEY_GROUPS and _FRACTION.search(clause) and any(
             x.kind == "amount" for x in offer.mentions) and not any(
             x.kind in ("percent", "discount") for x in offer.mentions):
         return ("promise_figure", f"promises a share where the offer names an amount: {offer.text}", offer.text)

@@ -112,7 +112,11 @@ _EN_NUMBERS = {"one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "
                "thirty": 30, "forty": 40, "forty-five": 45, "fifty": 50, "sixty": 60, "seventy": 70, "eighty": 80,
                "ninety": 90, "a hundred": 100, "one hundred": 100, "half a": 0.5, "a couple of": 2, "a few": 3,
                "a dozen": 12, "an": 1, "a": 1}
-_EN_NUMBER_WORDS = ("twenty-five|forty-five|one hundred|a hundred|thirteen|fourteen|fifteen|sixteen|seventeen|"
+_TENS = {"twenty": 20, "thirty": 30, "forty": 40, "fifty": 50, "sixty": 60, "seventy": 70, "eighty": 80, "ninety": 90}
+_ONES = {"one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7, "eight": 8, "nine": 9}
+_EN_NUMBERS.update({f"{t}-{o}": tv + ov for t, tv in _TENS.items() for o, ov in _ONES.items()})
+_EN_NUMBER_WORDS = ("(?:twenty|thirty|forty|fifty|sixty|seventy|eighty|ninety)-(?:one|two|three|four|five|six|seven|"
+                    "eight|nine)|one hundred|a hundred|thirteen|fourteen|fifteen|sixteen|seventeen|"
                     "eighteen|nineteen|twenty|thirty|forty|fifty|sixty|seventy|eighty|ninety|eleven|twelve|one|two|"
                     "three|four|five|six|seven|eight|nine|ten|a dozen")
 _ORDINALS = {w: i + 1 for i, w in enumerate(
@@ -230,10 +234,15 @@ _DURATION_PATTERNS = [
     re.compile(rf"(?<![同某每哪这那這當当])(?P<n>\d+(?:\.\d+)?|[{_CN_NUM}]{{1,4}})\s*(?:多)?\s*(?P<u>个工作日|個工作日|工作日|个工作天|個工作天|工作天|日历天|自然日|"
                rf"个星期|個星期|星期|个礼拜|個禮拜|礼拜|禮拜|个小时|個小時|小时|小時|分钟|分鐘|天|周(?![一二三四五六日末])|週(?![一二三四五六日末])|个半月|個半月|个月|個月|"
                rf"年(?!\s*\d|\s*[{_CN_NUM}]+\s*月))"),
-    re.compile(r"(?<![\w.])(?=[\daotfesnh])(?P<n>\d+(?:\.\d+)?|one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|fifteen|"
-               r"twenty|thirty|half a|a couple of|a few)[\s-]+(?:more\s+|additional\s+|extra\s+)?"
+    re.compile(rf"(?<![\w.-])(?=[\daotfesnh])(?P<n>\d+(?:\.\d+)?|{_EN_NUMBER_WORDS}|half a|a couple of|a few)"
+               r"[\s-]+(?:more\s+|additional\s+|extra\s+)?"
                r"(?P<u>business days?|working days?|days?|weeks?|months?|years?|hours?|minutes?|mins?)\b"),
     re.compile(r"\b(?P<n>an?|one)\s+(?P<u>hour|week|month|year|day|fortnight)\b"),
+    # "22 design and development days", "thirty-two working person days": describing words between, but no
+    # preposition and no other number ("3 options in 2 weeks" is not 3 weeks)
+    re.compile(rf"(?<![\w.])(?P<n>\d+(?:\.\d+)?|{_EN_NUMBER_WORDS})\s+(?:(?!(?:in|by|within|for|over|after|before|"
+               rf"of|per|to|from|and then|or)\b)[a-z][a-z-]*\s+){{1,3}}(?P<u>working days?|business days?|days?|weeks?|"
+               rf"months?|hours?)\b"),
 ]
 
 _CURRENCY_PREFIX = r"(?:US\$|NT\$|HK\$|S\$|A\$|RMB|CNY|USD|EUR|TWD|NTD|HKD|¥|￥|\$|€|£)"
@@ -336,6 +345,14 @@ def _scan(original: str) -> list[Mention]:
         low = "".join(ch.lower() if len(ch.lower()) == 1 else ch for ch in text)
     found: list[Mention] = list(_dates(text, low, taken))
     found += _range_ends(text, low, found, taken)
+    for m in _DAY_ALONE_EN.finditer(low):  # "by Friday the 15th": a day of the month, its month left unsaid
+        if _free(taken, m.start(), m.end()) and 1 <= int(m.group("d")) <= 31:
+            taken.append((m.start(), m.end()))
+            found.append(Mention("date", (None, None, int(m.group("d"))), m.start(), m.end(), text[m.start():m.end()]))
+    for m in _DAY_ALONE.finditer(text):  # "周四（17 日）": a day of the month, its month left unsaid
+        if _free(taken, m.start(), m.end()) and 1 <= int(m.group("d")) <= 31:
+            taken.append((m.start("d"), m.end()))
+            found.append(Mention("date", (None, None, int(m.group("d"))), m.start("d"), m.end(), m.group(0)))
     if "T" in text:  # the time of an ISO timestamp (2019-04-30T08:56:57.914Z) belongs to its date
         taken += [(m.start(), m.end()) for m in _ISO_TIME.finditer(text)]
     found += _times(text, taken)
@@ -370,7 +387,7 @@ def _scan(original: str) -> list[Mention]:
             if n is not None:
                 taken.append((m.start(), m.end()))
                 found.append(Mention("percent", n, m.start(), m.end(), original[m.start():m.end()]))
-    for pattern, trigger in zip(_DURATION_PATTERNS, ("zh_unit", "en_unit", "en_unit")):
+    for pattern, trigger in zip(_DURATION_PATTERNS, ("zh_unit", "en_unit", "en_unit", "en_unit")):
         if not _TRIGGERS[trigger](low):
             continue
         for m in pattern.finditer(text if trigger == "zh_unit" else low):
@@ -398,6 +415,9 @@ def _scan(original: str) -> list[Mention]:
     return found
 
 
+_DAY_ALONE_EN = re.compile(r"\b(?:(?:mon|tues|wednes|thurs|fri|satur|sun)day,?\s+)?the\s+(?P<d>\d{1,2})(?:st|nd|rd|th)\b"
+                           r"(?!\s+of\b)")
+_DAY_ALONE = re.compile(r"(?<=[（(])\s*(?P<d>\d{1,2})\s*[日号號]\s*(?=[）)])")
 _ISO_TIME = re.compile(r"(?<=\d)T\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?(?:Z|[+-]\d{2}:?\d{2})?")
 _RANGE_SEP = r"\s*(?:至|到|~|-|–|—|to|through|until|till|thru)\s*"
 _RANGE_END_ZH = re.compile(_RANGE_SEP + r"(?P<d>\d{1,2})\s*[日号號]")
@@ -538,11 +558,15 @@ class Grounding:
         self.discounts: set[float] = set()
         self.plain: set[float] = set()
         """Every number written in the texts, with or without a unit ("three landing pages" → 3)."""
+        self.duration_counts: set[float] = set()
+        self.unit_numbers: set[tuple[float, str]] = set()
+        """(number, unit) for a number and a time unit in one clause: "22 design and development days"."""
         concrete: list[dt.date] = list(dates)
         for text in texts:
             for mention in extract(text):
                 self._add(mention, concrete)
             self.plain.update(_plain_numbers(text))
+            self.unit_numbers.update(_unit_numbers(text))
         for d in concrete:
             self._add_date(d.year, d.month, d.day)
         self.business_spans: set[float] = set()
@@ -583,12 +607,15 @@ class Grounding:
             days, count, unit = m.value  # type: ignore[misc]
             self.durations.add((round(days, 4), "days"))
             self.durations.add((float(count), unit))
+            self.duration_counts.add(float(count))
 
     def grounded(self, m: Mention) -> bool:
         if m.kind == "date":
             year, month, day = m.value  # type: ignore[misc]
             if day is None:
                 return (year, month) in self.year_month if year is not None else month in self.months
+            if month is None:
+                return any(d == day for _, d in self.month_day)
             if year is None:
                 return (month, day) in self.month_day
             return (year, month, day) in self.full
@@ -597,13 +624,19 @@ class Grounding:
         if m.kind == "count":
             return round(float(m.value), 4) in self.numbers or float(m.value) in self.plain  # type: ignore[arg-type]
         if m.kind == "amount":
-            return round(float(m.value), 4) in self.numbers  # type: ignore[arg-type]
+            if round(float(m.value), 4) in self.numbers:  # type: ignore[arg-type]
+                return True
+            # a bare figure ("16 for the core set") may be any number the scenario writes, with any unit
+            return m.unit is None and m.text.replace(",", "").replace(".", "").isdigit() and (
+                float(m.value) in self.plain or float(m.value) in self.duration_counts)  # type: ignore[arg-type]
         if m.kind == "time":
             return m.value in self.times
         if m.kind == "discount":
             return float(m.value) in self.discounts or float(m.value) in self.percents  # type: ignore[arg-type]
         days, count, unit = m.value  # type: ignore[misc]
         if (float(count), unit) in self.durations or (round(days, 4), "days") in self.durations:
+            return True
+        if (float(count), unit) in self.unit_numbers:
             return True
         if unit in ("day", "week"):
             return days in self.day_spans
@@ -632,6 +665,24 @@ def _plain_numbers(text: str) -> set[float]:
         n = _number(m.group(0))
         if n is not None:
             out.add(float(n))
+    return out
+
+
+_UNIT_WORDS = {"day": re.compile(r"\bdays?\b|天|日(?!期)"), "bday": re.compile(r"working days?|business days?|工作日|工作天"),
+               "week": re.compile(r"\bweeks?\b|周|週|星期|禮拜|礼拜"), "month": re.compile(r"\bmonths?\b|个月|個月"),
+               "hour": re.compile(r"\bhours?\b|小时|小時")}
+_CLAUSE_SPLIT = re.compile(r"[;；。！？!?\n，、]|,(?!\d)|\.(?!\d)")
+
+
+def _unit_numbers(text: str) -> set[tuple[float, str]]:
+    """A number and a time unit written in one clause, apart: "22 design and development days" → (22, day)."""
+    out = set()
+    for clause in _CLAUSE_SPLIT.split(fold(text)):
+        units = [u for u, pattern in _UNIT_WORDS.items() if pattern.search(clause.lower())]
+        if not units:
+            continue
+        for n in _plain_numbers(clause):
+            out.update((n, u) for u in units)
     return out
 
 
