@@ -146,11 +146,13 @@ def validate(input_path: str) -> None:
 @click.option("--strict", is_flag=True, help="Exit 4 when the guard flagged any draft (for CI and scripts).")
 @click.option("--redraft-flagged", is_flag=True,
               help="Ask the model again for drafts the guard flagged (by default a re-run reuses them, at no cost).")
+@click.option("--dry-run", is_flag=True,
+              help="Show the first item's prompt and the calls, tokens and cost a run would take; call nothing.")
 def draft(input_path: str, output: str, backend: str | None, model: str | None, base_url: str | None,
           method: str | None, concurrency: int | None, errors_path: str | None, fmt: str, quiet: bool,
           with_eval: bool, engine: str | None, rpm: int | None, tpm: int | None, no_cache: bool, mode: str,
           state_path: str | None, poll_interval: float, batch_timeout: float | None, strict: bool,
-          redraft_flagged: bool) -> None:
+          redraft_flagged: bool, dry_run: bool) -> None:
     """Draft a message for every scenario in INPUT (.json, .jsonl, or - for stdin)."""
     import os
 
@@ -161,6 +163,11 @@ def draft(input_path: str, output: str, backend: str | None, model: str | None, 
         engine = engine or (None if os.environ.get("PMCOMM_ENGINE") else "http")
         settings = Settings.resolve(backend=backend, model=model, base_url=base_url, method=method,
                                     concurrency=concurrency, engine=engine, rpm=rpm, tpm=tpm)
+        if dry_run:
+            from pmcomm_llm.run import plan_run
+
+            _show_plan(plan_run(input_path, settings, RunOptions(output=Path(output), redraft_flagged=redraft_flagged)))
+            return
         if mode == "batch-api":
             if fmt != "jsonl":
                 raise click.UsageError("--mode batch-api writes JSON Lines; drop --format md")
@@ -184,6 +191,20 @@ def draft(input_path: str, output: str, backend: str | None, model: str | None, 
         click.echo(f"pmcomm: --strict: the guard flagged {summary.flagged} draft(s); see meta.guard in {output}",
                    err=True)
         sys.exit(EXIT_FLAGGED)
+
+
+def _show_plan(plan: Any) -> None:
+    for message in plan.first_prompt:
+        click.echo(f"--- {message['role']} (first item) ---\n{message['content']}")
+    where = f" at {plan.endpoint}" if plan.endpoint else ""
+    click.echo(f"--- plan ---\nbackend {plan.backend}, model {plan.model}{where}")
+    click.echo(f"items {plan.items} valid, {plan.invalid} invalid, {plan.already_done} already drafted")
+    if plan.backend != "offline":
+        cost = f"${plan.estimated_cost_usd:.4f}" if plan.estimated_cost_usd is not None else "n/a"
+        click.echo(f"model calls {plan.calls} (at most {plan.max_calls} with re-asks); estimated input tokens "
+                   f"{plan.estimated_input_tokens:,}; estimated cost {cost} ({plan.cost_note})")
+    else:
+        click.echo(plan.cost_note)
 
 
 def _draft_to_stdout(input_path: str, settings: Any, errors_path: str | None, fmt: str, quiet: bool,

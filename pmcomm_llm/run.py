@@ -36,7 +36,8 @@ from pmcomm_llm.records import Appender, OutputScan, compact, rejected_path, sca
 from pmcomm_llm.scenario import Scenario
 from pmcomm_llm.settings import Settings
 
-__all__ = ["RunOptions", "run_file", "arun_file", "default_errors_path", "summary_path", "fit_concurrency"]
+__all__ = ["RunOptions", "RunPlan", "run_file", "arun_file", "default_errors_path", "estimate_tokens",
+           "fit_concurrency", "plan_run", "summary_path"]
 
 _FD_RESERVE = 64
 """File descriptors kept free for the output, errors, cache and lazily imported modules."""
@@ -417,3 +418,71 @@ class _Run:
 
 def run_file(source: str, settings: Settings, options: RunOptions) -> BatchSummary:
     return asyncio.run(arun_file(source, settings, options))
+
+
+@dataclass(slots=True)
+class RunPlan:
+    """What a run would do, found without calling the model (``pmcomm draft --dry-run``)."""
+
+    backend: str
+    model: str
+    endpoint: str
+    items: int = 0
+    invalid: int = 0
+    already_done: int = 0
+    calls: int = 0
+    """Model calls of the first attempts; each re-ask adds one (at most ``max_reasks`` per reason)."""
+    max_calls: int = 0
+    estimated_input_tokens: int = 0
+    estimated_cost_usd: float | None = None
+    cost_note: str = ""
+    first_prompt: list[dict[str, str]] = field(default_factory=list)
+
+
+def estimate_tokens(text: str) -> int:
+    """A rough count for planning only (no tokenizer is downloaded): a CJK character is about one token, other
+    text about four characters to a token. Real runs count tokens from the API's usage fields."""
+    cjk = sum(1 for ch in text if "\u3000" <= ch <= "\u9fff" or "\uf900" <= ch <= "\uffef")
+    return cjk + (len(text) - cjk + 3) // 4
+
+
+def plan_run(source: str, settings: Settings, options: RunOptions) -> RunPlan:
+    """Validate ``source``, skip what ``options.output`` already holds, render the first prompt, and estimate the
+    calls, tokens and cost of drafting the rest — without a model call or a file written."""
+    from pmcomm_llm.cost import estimate_cost, is_local_endpoint
+    from pmcomm_llm.draft import Usage
+    from pmcomm_llm.prompts import load_prompts
+    from pmcomm_llm.settings import redact_url
+
+    offline = settings.effective_backend == "offline"
+    plan = RunPlan(backend=settings.effective_backend, model=OFFLINE_MODEL if offline else settings.model,
+                   endpoint="" if offline else (redact_url(settings.base_url) or "https://api.openai.com/v1"))
+    done = scan_output(options.output).done if options.resume and options.output.exists() else {}
+    prompts = load_prompts()
+    for _item, scenario, error in prepare(read_items(source)):
+        if error is not None:
+            plan.invalid += 1
+            continue
+        assert scenario is not None and scenario.id is not None
+        plan.items += 1
+        if done.get(scenario.id) == scenario.content_hash()[:16] and not options.redraft_flagged:
+            plan.already_done += 1
+            continue
+        messages = prompts.messages(scenario)
+        if not plan.first_prompt:
+            plan.first_prompt = [{"role": "system" if m.type == "system" else "user", "content": str(m.content)}
+                                 for m in messages]
+        plan.estimated_input_tokens += sum(estimate_tokens(str(m.content)) for m in messages)
+    to_draft = plan.items - plan.already_done
+    if offline:
+        plan.cost_note = "offline: no model calls, no cost"
+        return plan
+    plan.calls = to_draft
+    plan.max_calls = to_draft * (1 + 2 * settings.max_reasks)  # invalid-output and guard re-asks, each bounded
+    if is_local_endpoint(settings.base_url):
+        plan.cost_note = "a local endpoint: no dollar cost"
+    else:
+        plan.estimated_cost_usd = estimate_cost(Usage(input_tokens=plan.estimated_input_tokens), plan.model)
+        plan.cost_note = ("input tokens only, first attempts only; output and re-asks add to it"
+                          if plan.estimated_cost_usd is not None else "model not in prompts/prices.yaml")
+    return plan

@@ -134,3 +134,32 @@ def test_the_html_report_lists_failing_drafts_first():
     html = render_html({"summary": {"count": 4}, "results": results})
     order = [html.index(f"body {i}") for i in (1, 3, 2, 0)]  # failing first; then by score, lowest first
     assert order == sorted(order)
+
+
+def test_dry_run_shows_the_prompt_and_the_plan_and_calls_nothing(tmp_path, examples, server, monkeypatch):
+    src, out = tmp_path / "in.json", tmp_path / "o.jsonl"
+    src.write_text(json.dumps(examples[:3], ensure_ascii=False), encoding="utf-8")
+    monkeypatch.setenv("OPENAI_BASE_URL", server.base_url)
+    runner = CliRunner()
+    result = runner.invoke(cli, ["draft", str(src), "-o", str(out), "--dry-run"])
+    assert result.exit_code == 0
+    assert "--- system (first item) ---" in result.output and examples[0]["project"] in result.output
+    assert "items 3 valid, 0 invalid, 0 already drafted" in result.output
+    assert "model calls 3 (at most 15 with re-asks)" in result.output and "a local endpoint: no dollar cost" in result.output
+    assert not server.requests and not out.exists(), "a dry run calls nothing and writes nothing"
+    assert runner.invoke(cli, ["draft", str(src), "-o", str(out), "--quiet"]).exit_code == 0
+    again = runner.invoke(cli, ["draft", str(src), "-o", str(out), "--dry-run"])
+    assert "3 already drafted" in again.output and "model calls 0" in again.output
+
+
+def test_a_dry_run_prices_a_remote_model_from_the_price_table(tmp_path, examples, monkeypatch):
+    from pmcomm_llm import Settings
+    from pmcomm_llm.run import RunOptions, estimate_tokens, plan_run
+
+    src = tmp_path / "in.json"
+    src.write_text(json.dumps(examples[:2], ensure_ascii=False), encoding="utf-8")
+    plan = plan_run(str(src), Settings(api_key="sk-test", model="gpt-4.1-mini"),
+                    RunOptions(output=tmp_path / "o.jsonl"))
+    assert plan.calls == 2 and plan.estimated_input_tokens > 0
+    assert plan.estimated_cost_usd == pytest.approx(plan.estimated_input_tokens * 0.40 / 1e6, abs=1e-6)
+    assert estimate_tokens("项目延期") == 4 and estimate_tokens("abcdefgh") == 2
