@@ -193,6 +193,54 @@ def draft(input_path: str, output: str, backend: str | None, model: str | None, 
         sys.exit(EXIT_FLAGGED)
 
 
+@cli.command()
+@click.argument("before", type=click.Path(exists=True, dir_okay=False))
+@click.argument("after", type=click.Path(exists=True, dir_okay=False))
+@click.option("--id", "draft_id", default=None, help="Only this draft.")
+@click.option("--scenarios", "scenarios_path", type=click.Path(exists=True, dir_okay=False), default=None,
+              help="Evaluate both versions against these scenarios and show every check whose verdict changed.")
+@click.option("--format", "fmt", type=click.Choice(["text", "md", "html"]), default="text")
+def diff(before: str, after: str, draft_id: str | None, scenarios_path: str | None, fmt: str) -> None:
+    """Tracked changes between two outputs of `pmcomm draft` (words; characters for Chinese)."""
+    from pmcomm_llm import diffing
+    from pmcomm_llm.evaluation import load_scenarios
+
+    try:
+        a, b = _records_by_id(before), _records_by_id(after)
+        scenarios = load_scenarios(scenarios_path) if scenarios_path else {}
+        ids = [draft_id] if draft_id else [i for i in b if i in a]
+        missing = [i for i in ids if i not in a or i not in b]
+        if missing:
+            raise _Fail(f"{missing[0]!r} is not in both files", EXIT_INPUT)
+        diffs = [diffing.diff_records(a[i], b[i], scenarios.get(i)) for i in ids]
+    except PmcommError as exc:
+        raise _fail_for(exc) from None
+    if fmt == "html":
+        click.echo(diffing.render_html(diffs))
+    elif fmt == "md":
+        click.echo("\n".join(diffing.render_markdown(d) for d in diffs))
+    else:
+        colour = sys.stdout.isatty()
+        click.echo("\n\n".join(diffing.render_text(d, colour=colour) for d in diffs if d.changed) or "no changes")
+
+
+def _records_by_id(path: str) -> dict[str, dict[str, Any]]:
+    from pmcomm_llm.errors import InputFileError
+
+    out: dict[str, dict[str, Any]] = {}
+    for number, line in enumerate(Path(path).read_text(encoding="utf-8").splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except ValueError:
+            raise InputFileError(f"{path}: line {number} is not JSON; expected `pmcomm draft` output") from None
+        if not isinstance(record, dict) or "id" not in record:
+            raise InputFileError(f"{path}: line {number} is not a `pmcomm draft` output record")
+        out[str(record["id"])] = record
+    return out
+
+
 def _show_plan(plan: Any) -> None:
     for message in plan.first_prompt:
         click.echo(f"--- {message['role']} (first item) ---\n{message['content']}")

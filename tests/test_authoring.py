@@ -163,3 +163,35 @@ def test_a_dry_run_prices_a_remote_model_from_the_price_table(tmp_path, examples
     assert plan.calls == 2 and plan.estimated_input_tokens > 0
     assert plan.estimated_cost_usd == pytest.approx(plan.estimated_input_tokens * 0.40 / 1e6, abs=1e-6)
     assert estimate_tokens("项目延期") == 4 and estimate_tokens("abcdefgh") == 2
+
+
+def test_a_word_diff_for_english_and_a_character_diff_for_chinese():
+    from pmcomm_llm.diffing import token_diff
+
+    assert token_diff("新的完成日期为1月25日。", "新的完成日期为1月28日。") == [
+        ("=", "新的完成日期为1月"), ("-", "25"), ("+", "28"), ("=", "日。")]
+    assert token_diff("We will ship on Friday.", "We will ship on Monday.") == [
+        ("=", "We will ship on "), ("-", "Friday"), ("+", "Monday"), ("=", ".")]
+
+
+def test_pmcomm_diff_shows_tracked_changes_and_the_verdicts_that_changed(tmp_path, examples):
+    from pmcomm_llm import draft
+
+    scenario = examples[0]
+    d = draft(scenario, backend="offline")
+    before = {"id": scenario["id"], "draft": {"subject": d.subject, "body": d.body},
+              "meta": {"guard": {"passed": True, "violations": []}}}
+    after = json.loads(json.dumps(before))
+    after["draft"]["body"] = d.body + "\n另外这次我们给您打八折。"
+    a, b = tmp_path / "a.jsonl", tmp_path / "b.jsonl"
+    a.write_text(json.dumps(before, ensure_ascii=False) + "\n", encoding="utf-8")
+    b.write_text(json.dumps(after, ensure_ascii=False) + "\n", encoding="utf-8")
+    scenarios = tmp_path / "s.json"
+    scenarios.write_text(json.dumps([scenario], ensure_ascii=False), encoding="utf-8")
+    runner = CliRunner()
+    text = runner.invoke(cli, ["diff", str(a), str(b), "--scenarios", str(scenarios)]).output
+    assert "{+\n另外这次我们给您打八折。+}" in text and "unauthorized_commitment: pass → fail" in text
+    html_out = runner.invoke(cli, ["diff", str(a), str(b), "--format", "html"]).output
+    assert "<ins>\n另外这次我们给您打八折。</ins>" in html_out and "default-src 'none'" in html_out
+    same = runner.invoke(cli, ["diff", str(a), str(a)])
+    assert same.output.strip() == "no changes"
