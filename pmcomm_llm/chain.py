@@ -346,8 +346,13 @@ class Drafter:
         if self.backend == "offline":
             announce_offline()
             return self.draft_offline(scenario)
+        return await self._complete(scenario, self._start(scenario))
+
+    async def _complete(self, scenario: Scenario, prompt: list[Any]) -> Draft:
+        """Call the model with ``prompt`` until it returns a valid draft that passes the guard, within the budgets;
+        each re-ask sends ``prompt``, the last answer and what was wrong with it."""
         start = time.perf_counter()
-        prompt = messages = self._start(scenario)
+        messages = prompt
         usage = Usage()
         attempts = invalid = guard_reasks = 0
         budget = self.settings.max_reasks
@@ -401,6 +406,29 @@ class Drafter:
             f"would pass its budget of {token_budget} (PMCOMM_MAX_ITEM_TOKENS, 0 = no limit); the model did not "
             "return a usable draft", n_attempts=attempts, last_raw=attempt.raw_text, usage=usage,
             last_error=last_error)
+
+    async def arevise(self, draft: Draft, instruction: str, scenario: Scenario | dict[str, Any]) -> Draft:
+        """A new version of ``draft`` that follows ``instruction`` (untrusted text, like ``client_message``),
+        guarded like any draft; ``meta.version`` counts up and ``meta.parent`` names the draft it came from.
+
+        Offline, only a shorter draft or another tone can be made; any other instruction raises
+        :class:`~pmcomm_llm.errors.RevisionError` saying what to do instead.
+        """
+        from pmcomm_llm.revising import offline_revision, revision_message, version_meta
+
+        if not isinstance(scenario, Scenario):
+            scenario = parse_scenario(scenario)
+        if self.backend == "offline":
+            revised = self.draft_offline(offline_revision(draft, instruction, scenario))
+        else:
+            current = json.dumps({"subject": draft.subject, "body": draft.body}, ensure_ascii=False)
+            prompt = self._reask(self._start(scenario), current, revision_message(draft, instruction))
+            revised = await self._complete(scenario, prompt)
+        return revised.model_copy(update={"meta": revised.meta.model_copy(update=version_meta(draft))})
+
+    def revise(self, draft: Draft, instruction: str, scenario: Scenario | dict[str, Any]) -> Draft:
+        """Synchronous :meth:`arevise`."""
+        return run_sync(self.arevise(draft, instruction, scenario), loop_free=self.backend == "offline")
 
     def draft(self, scenario: Scenario | dict[str, Any]) -> Draft:
         """Synchronous :meth:`adraft` (works in scripts and in Jupyter; offline needs no event loop)."""

@@ -194,6 +194,44 @@ def draft(input_path: str, output: str, backend: str | None, model: str | None, 
 
 
 @cli.command()
+@click.argument("input_path", metavar="INPUT")
+@click.argument("drafts_path", metavar="OUT", type=click.Path(exists=True, dir_okay=False))
+@click.option("--id", "draft_id", required=True, help="The draft to revise.")
+@click.option("--instruction", required=True, help='What to change: "shorter", "warmer", "更简短一些" …')
+@click.option("-o", "--output", "output", type=click.Path(dir_okay=False), default=None,
+              help="Where the new version goes (default: OUT with .vN before .jsonl).")
+@click.option("--backend", type=click.Choice(["auto", "offline", "openai"]), default=None)
+def revise(input_path: str, drafts_path: str, draft_id: str, instruction: str, output: str | None,
+           backend: str | None) -> None:
+    """Draft a new version of one draft of OUT, following an instruction; the guard checks it like any draft."""
+    from pmcomm_llm.chain import Drafter
+    from pmcomm_llm.draft import Draft
+    from pmcomm_llm.evaluation import load_scenarios
+    from pmcomm_llm.files import atomic_write_text, refuse_foreign, refuse_same_file
+    from pmcomm_llm.batch import output_record
+    from pmcomm_llm.settings import Settings
+
+    try:
+        records = _records_by_id(drafts_path)
+        scenarios = load_scenarios(input_path)
+        if draft_id not in records or draft_id not in scenarios:
+            raise _Fail(f"{draft_id!r} must be in both {input_path} and {drafts_path}", EXIT_INPUT)
+        record = records[draft_id]
+        current = Draft.model_validate({**record["draft"], "meta": record["meta"]})
+        revised = Drafter(Settings.resolve(backend=backend)).revise(current, instruction, scenarios[draft_id])
+        target = Path(output) if output else Path(drafts_path).with_name(
+            f"{Path(drafts_path).stem}.v{revised.meta.version}.jsonl")
+        refuse_same_file(drafts_path, output=target)
+        refuse_foreign(target, "output")
+        atomic_write_text(target, json.dumps(output_record(revised, draft_id), ensure_ascii=False) + "\n")
+    except (PmcommError, OSError) as exc:
+        raise _fail_for(exc) from None
+    verdict = "passed" if revised.meta.guard.passed else "FLAGGED"
+    click.echo(f"version {revised.meta.version} of {draft_id} → {target} (guard {verdict}); see the changes with: "
+               f"pmcomm diff {drafts_path} {target} --id {draft_id}", err=True)
+
+
+@cli.command()
 @click.argument("before", type=click.Path(exists=True, dir_okay=False))
 @click.argument("after", type=click.Path(exists=True, dir_okay=False))
 @click.option("--id", "draft_id", default=None, help="Only this draft.")

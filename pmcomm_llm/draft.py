@@ -92,6 +92,10 @@ class DraftMeta(BaseModel):
     latency_ms: float = 0.0
     attempts: int = 1
     guard: GuardOutcome
+    version: int = 1
+    """1 for a first draft; each revision counts up."""
+    parent: str | None = None
+    """The content hash of the version this one was revised from."""
 
 
 class Draft(BaseModel):

@@ -20,6 +20,7 @@ __all__ = [
     "PmcommError",
     "PromptError",
     "ProviderError",
+    "RevisionError",
     "RunIntegrityError",
     "ScenarioError",
 ]
@@ -130,3 +131,7 @@ class RunIntegrityError(PmcommError):
 
     The runner counts this itself after every run; it is a bug in pmcomm, never a user's mistake.
     """
+
+
+class RevisionError(PmcommError):
+    """A revision that cannot be made as asked (offline, an instruction only a model can follow)."""
