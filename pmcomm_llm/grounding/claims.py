@@ -537,12 +537,10 @@ def _match_offer(group: str, sentence: str, clause: str, mentions: list[Mention]
             overlap = len(offer.own & feats) / len(offer.own) if offer.own else 0.0
             if overlap >= 0.5 and (best is None or overlap > best[0]):
                 best = (overlap, offer)
-    term = sentence.strip()
     if best is not None and best[0] < 0.2 and len(_content(sentence, feats)) >= 2:
         best = None  # "maintenance next year is on the house": its own object, not the free support offered
     if best is None:
-        return ("promise", f"promises what no offer covers ({group}): \"{term[:80]}\"; offer only the scenario's "
-                           "offers", "")
+        return ("promise", f"promises what no offer covers ({group})", "")
     offer = best[1]
     if group in _MONEY_GROUPS and _FRACTION.search(clause) and any(
             x.kind == "amount" for x in offer.mentions) and not any(
