@@ -238,6 +238,10 @@ class StructuredModel:
         self._models = weakref.WeakKeyDictionary()
 
 
+_ASKED_FOR_A_MODEL = ("model {model!r} was asked for, but no API key or base URL is set, so drafting would be "
+                      "offline: set OPENAI_API_KEY (or OPENAI_BASE_URL for a local server), or pass backend='offline'")
+
+
 class Drafter:
     """Drafts scenarios with one backend. Build once; reuse for many scenarios (it caches clients)."""
 
@@ -246,6 +250,8 @@ class Drafter:
             **({**(settings.model_dump() if settings else {}), **overrides}))
         self.prompts = prompts or load_prompts()
         self.backend = self.settings.effective_backend
+        if overrides.get("model") and self.settings.backend == "auto" and self.backend == "offline":
+            raise ConfigError(_ASKED_FOR_A_MODEL.format(model=overrides["model"]))
         self.structured = StructuredModel(self.settings, DraftContent, "DraftContent")
         self._http: Any = None
         self.limiter: Any = None

@@ -163,6 +163,9 @@ def draft(input_path: str, output: str, backend: str | None, model: str | None, 
         engine = engine or (None if os.environ.get("PMCOMM_ENGINE") else "http")
         settings = Settings.resolve(backend=backend, model=model, base_url=base_url, method=method,
                                     concurrency=concurrency, engine=engine, rpm=rpm, tpm=tpm)
+        if model and settings.backend == "auto" and settings.effective_backend == "offline":
+            raise ConfigError(f"--model {model} was given, but no API key or base URL is set, so drafting would be "
+                              "offline: set OPENAI_API_KEY (or OPENAI_BASE_URL / --base-url), or use --backend offline")
         if dry_run:
             from pmcomm_llm.run import plan_run
 

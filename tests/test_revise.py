@@ -67,3 +67,27 @@ def test_pmcomm_revise_writes_the_next_version_beside_the_output(tmp_path, examp
     refused = runner.invoke(cli, ["revise", str(src), str(out), "--id", sid, "--instruction", "mention the SLA",
                                   "--backend", "offline"])
     assert refused.exit_code == 2 and "use a model" in refused.output
+
+
+def test_asking_for_a_model_without_a_key_is_an_error_not_a_silent_offline_draft(tmp_path, examples):
+    from pmcomm_llm import ConfigError
+
+    with pytest.raises(ConfigError) as caught:
+        Drafter(model="gpt-4.1-mini")
+    assert "OPENAI_API_KEY" in str(caught.value) and "backend='offline'" in str(caught.value)
+    src = tmp_path / "in.json"
+    src.write_text(json.dumps(examples[:1], ensure_ascii=False), encoding="utf-8")
+    result = CliRunner().invoke(cli, ["draft", str(src), "-o", str(tmp_path / "o.jsonl"), "--model", "gpt-4.1"])
+    assert result.exit_code == 3 and "--backend offline" in result.output
+    assert Drafter(model="gpt-4.1-mini", backend="offline").backend == "offline"
+
+
+def test_one_stand_in_server_drafts_and_judges():
+    from pmcomm_llm.testing.responders import stand_in_responder
+
+    judge = stand_in_responder({"messages": [
+        {"role": "system", "content": "Grade it.\n- judge_tone: tone\nThe message is written in English."},
+        {"role": "user", "content": "<message>\nDear Karen,\nthanks\n</message>"}]})
+    assert judge["verdicts"][0]["criterion"] == "judge_tone"
+    with pytest.raises(ValueError, match="no SCENARIO block"):
+        stand_in_responder({"messages": [{"role": "user", "content": "hello"}]})

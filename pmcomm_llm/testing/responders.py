@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-__all__ = ["offline_responder", "scenario_from_request"]
+__all__ = ["judge_responder", "offline_responder", "scenario_from_request", "stand_in_responder"]
 
 _START = "SCENARIO (JSON):\n"
 _END = "\n\nINTERNAL NOTES"
@@ -49,3 +49,12 @@ def judge_responder(request: dict[str, Any], *, score: int = 5) -> dict[str, Any
     rationale = "整体符合要求。" if chinese else "Meets the criterion."
     return {"verdicts": [{"criterion": c, "score": score, "quote": quote, "rationale": rationale}
                          for c in criteria]}
+
+
+def stand_in_responder(request: dict[str, Any]) -> dict[str, Any]:
+    """Drafting and judging requests alike, so one stand-in server serves both ``pmcomm draft`` and
+    ``pmcomm eval --judge openai``: a request that carries a message to grade is the judge's."""
+    user = next((m.get("content") for m in request.get("messages", []) if m.get("role") == "user"), "")
+    if isinstance(user, str) and "<message>\n" in user:
+        return judge_responder(request)
+    return offline_responder(request)

@@ -1082,7 +1082,8 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--latency", type=float, default=0.0, help="seconds before each chat reply")
-    parser.add_argument("--responder", type=_load_responder, help="package.module:function")
+    parser.add_argument("--responder", type=_load_responder, help="package.module:function (default: "
+                        "pmcomm_llm.testing.responders:stand_in_responder, which drafts and judges)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--hang-seconds", type=float, default=30.0)
     parser.add_argument("--batch-polls", type=int, default=2)
@@ -1108,7 +1109,7 @@ def main(argv: list[str] | None = None) -> int:
     args = _parse_args(argv)
     faults = {key: getattr(args, f"fault_{key}") for key in _FAULT_KEYS}
     server = FakeOpenAIServer(
-        responder=args.responder,
+        responder=args.responder or _load_responder("pmcomm_llm.testing.responders:stand_in_responder"),
         latency=args.latency,
         fault_rates={k: v for k, v in faults.items() if v > 0},
         seed=args.seed,
