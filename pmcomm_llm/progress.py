@@ -25,8 +25,8 @@ class Progress:
         elapsed = max(time.monotonic() - self.start, 1e-9)
         finished = self.done + self.failed
         rate = finished / elapsed
-        parts = [f"{finished}" + (f"/{self.total - self.skipped}" if self.total is not None else ""),
-                 f"done {self.done}", f"failed {self.failed}"]
+        parts = ([f"{finished}/{self.total - self.skipped}"] if self.total is not None else []) + [
+            f"done {self.done}", f"failed {self.failed}"]
         if self.skipped:
             parts.append(f"skipped {self.skipped}")
         parts.append(f"{rate:.1f}/s")

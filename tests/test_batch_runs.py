@@ -245,3 +245,18 @@ def test_progress_prints_plain_lines_when_not_a_terminal():
     quiet = io.StringIO()
     Progress(10, stream=quiet, quiet=True).update(done=1)
     assert quiet.getvalue() == ""
+
+
+def test_the_progress_line_counts_against_a_known_total_only():
+    import io
+
+    from pmcomm_llm.progress import Progress
+
+    unknown = io.StringIO()
+    Progress(None, stream=unknown, every=0).update(done=1)
+    assert unknown.getvalue().startswith("pmcomm: done 1 · failed 0")
+    known = io.StringIO()
+    progress = Progress(10, stream=known, every=0)
+    progress.update(skipped=6)
+    progress.update(done=1)
+    assert "1/4 · done 1 · failed 0 · skipped 6" in known.getvalue().splitlines()[-1]
