@@ -13,10 +13,10 @@ from functools import cache
 from typing import Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict
 
 from pmcomm_llm.errors import PromptError, ScenarioError
-from pmcomm_llm.resources import data_dir, load_yaml
+from pmcomm_llm.resources import data_dir, load_model
 from pmcomm_llm.scenario import Kind, Scenario
 
 __all__ = ["SCHEMA_ID", "scenario_schema", "scenario_template"]
@@ -48,10 +48,7 @@ class _FieldDocs(BaseModel):
 
 @cache
 def _docs() -> _FieldDocs:
-    try:
-        docs = _FieldDocs.model_validate(load_yaml("prompts", "scenario_fields.yaml"))
-    except ValidationError as exc:
-        raise PromptError(f"prompts/scenario_fields.yaml is invalid: {exc.errors()[0]['msg']}") from None
+    docs = load_model("prompts", "scenario_fields.yaml", _FieldDocs)
     top = set(Scenario.model_fields)
     unknown = sorted(p for p in docs.fields if p.split(".")[0] not in top)
     if unknown:

@@ -15,14 +15,14 @@ from functools import cache
 from typing import Any
 
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
 from pmcomm_llm.chain import StructuredModel
 from pmcomm_llm.checks import Candidate, CheckResult
 from pmcomm_llm.draft import Usage
-from pmcomm_llm.errors import DraftRetryError, PromptError
+from pmcomm_llm.errors import DraftRetryError
 from pmcomm_llm.prompts import render_strict
-from pmcomm_llm.resources import content_hash, load_yaml
+from pmcomm_llm.resources import content_hash, load_model
 from pmcomm_llm.rubric import Criterion, Rubric
 from pmcomm_llm.scenario import Scenario
 
@@ -55,10 +55,7 @@ class _JudgeTemplates(BaseModel):
 
 @cache
 def _templates() -> _JudgeTemplates:
-    try:
-        return _JudgeTemplates.model_validate(load_yaml("prompts", "judge.yaml"))
-    except ValidationError as exc:
-        raise PromptError(f"prompts/judge.yaml is invalid: {exc}") from None
+    return load_model("prompts", "judge.yaml", _JudgeTemplates)
 
 
 _SPACE = re.compile(r"\s+")

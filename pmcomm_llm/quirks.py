@@ -12,10 +12,9 @@ import re
 from functools import cache
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from pmcomm_llm.errors import PromptError
-from pmcomm_llm.resources import load_yaml
+from pmcomm_llm.resources import load_model
 
 __all__ = ["Quirk", "QuirkName", "load_quirks", "match_quirk"]
 
@@ -53,11 +52,7 @@ class _Quirks(BaseModel):
 @cache
 def load_quirks() -> dict[QuirkName, Quirk]:
     """The validated quirks file (a malformed one is a :class:`PromptError` naming the file)."""
-    try:
-        quirks = _Quirks.model_validate(load_yaml("prompts", _FILE))
-    except ValidationError as exc:
-        problems = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors())
-        raise PromptError(f"prompts/{_FILE} is invalid: {problems}") from None
+    quirks = load_model("prompts", _FILE, _Quirks)
     return {"context_length_exceeded": quirks.context_length_exceeded,  # the more specific message first
             "unsupported_response_format": quirks.unsupported_response_format}
 

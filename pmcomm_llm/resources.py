@@ -11,13 +11,18 @@ import hashlib
 from functools import cache
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeVar
+
+if TYPE_CHECKING:
+    from pydantic import BaseModel
 
 import yaml
 
 from pmcomm_llm.errors import PromptError
 
-__all__ = ["data_dir", "load_yaml", "content_hash"]
+M = TypeVar("M", bound="BaseModel")
+
+__all__ = ["data_dir", "load_model", "load_yaml", "content_hash"]
 
 _PACKAGE_DIR = Path(__file__).resolve().parent
 
@@ -46,6 +51,18 @@ def load_yaml(area: str, relative: str) -> Any:
         return yaml.safe_load(text)
     except yaml.YAMLError as exc:
         raise PromptError(f"{area}/{relative} is not valid YAML: {exc}") from None
+
+
+def load_model(area: str, relative: str, model: type[M]) -> M:
+    """A data file validated by ``model``; a malformed one is a :class:`PromptError` naming the file and each
+    problem with its path."""
+    from pydantic import ValidationError
+
+    try:
+        return model.model_validate(load_yaml(area, relative))
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(str(p) for p in e['loc']) or '(file)'}: {e['msg']}" for e in exc.errors())
+        raise PromptError(f"{area}/{relative} is invalid: {problems}") from None
 
 
 def content_hash(area: str, relatives: list[str]) -> str:

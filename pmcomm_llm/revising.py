@@ -11,11 +11,11 @@ import hashlib
 from functools import cache
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
-from pmcomm_llm.errors import PromptError, RevisionError
+from pmcomm_llm.errors import RevisionError
 from pmcomm_llm.prompts import render_strict
-from pmcomm_llm.resources import load_yaml
+from pmcomm_llm.resources import load_model
 
 __all__ = ["draft_hash", "offline_revision", "revision_message", "version_meta"]
 
@@ -37,10 +37,7 @@ class _Revise(BaseModel):
 
 @cache
 def _templates() -> _Revise:
-    try:
-        return _Revise.model_validate(load_yaml("prompts", "revise.yaml"))
-    except ValidationError as exc:
-        raise PromptError(f"prompts/revise.yaml is invalid: {exc.errors()[0]['msg']}") from None
+    return load_model("prompts", "revise.yaml", _Revise)
 
 
 def draft_hash(draft: Any) -> str:

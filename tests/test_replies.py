@@ -174,9 +174,9 @@ def test_a_500_is_retried_unless_its_message_names_a_quirk(server, openai_settin
 
 
 def test_a_malformed_quirks_file_is_a_prompt_error(monkeypatch):
-    from pmcomm_llm import quirks
+    from pmcomm_llm import quirks, resources
 
-    monkeypatch.setattr(quirks, "load_yaml", lambda area, rel: {
+    monkeypatch.setattr(resources, "load_yaml", lambda area, rel: {
         "context_length_exceeded": {"statuses": [400], "patterns": ["(unclosed"]},
         "unsupported_response_format": {"statuses": [500], "patterns": ["x"]}})
     quirks.load_quirks.cache_clear()
