@@ -13,8 +13,8 @@ from dataclasses import dataclass, field
 from functools import cache, lru_cache
 from typing import Any, Callable
 
-from pmcomm_llm.grounding.claims import analyse
-from pmcomm_llm.grounding.quantities import Grounding, Mention, extract
+from pmcomm_llm.grounding.claims import analyse, stated_publicly
+from pmcomm_llm.grounding.quantities import Mention, extract
 from pmcomm_llm.grounding.text import MultiTerms
 from pmcomm_llm.grounding.text import Terms as _Terms
 from pmcomm_llm.grounding.text import features as _features
@@ -95,12 +95,6 @@ def _fail(check_id: str, found: list[tuple[int, int, str]], message: str) -> Che
 
 # --- grounding --------------------------------------------------------------------------------------------
 
-def _grounding(scenario: Scenario) -> Grounding:
-    texts = [scenario.public_text()]
-    if scenario.client_message:
-        texts.append(scenario.client_message)
-    return Grounding(texts, scenario.all_dates())
-
 
 def _findings_result(check_id: str, findings: list[Any], lead: str, advice: str) -> CheckResult:
     """One result for a check's claim-level findings; the message quotes each clause, so a re-ask can say
@@ -166,14 +160,13 @@ class _LeakPhrases:
 def _leak_phrases(scenario: Scenario) -> _LeakPhrases:
     public = scenario.public_text() + "\n" + (scenario.client_message or "")
     public_low = public.lower()
-    grounding: Grounding = scenario.derived("grounding", _grounding)
     stop, zh_common, surnames = _leak_lexicon()
     quantities: list[Mention] = []
     en_phrases: set[str] = set()
     en_names: set[str] = set()
     zh_phrases: set[str] = set()
     for note in scenario.internal_notes:
-        quantities += [m for m in extract(note) if not grounding.grounded(m)]
+        quantities += [m for m in extract(note) if not stated_publicly(scenario, m)]
         words = _WORD.findall(note)
         for n in (2, 3):
             for i in range(len(words) - n + 1):
@@ -508,7 +501,6 @@ def blame(candidate: Candidate, scenario: Scenario) -> CheckResult:
 
 def blunt_refusal(candidate: Candidate, scenario: Scenario) -> CheckResult:
     """A bare negative with no option next to it."""
-    lex = _tone()
     low = candidate.text.lower()
     hits = _tone_hits(low)["blunt"]
     hit = min(hits) if hits else None
@@ -548,7 +540,6 @@ def missing_empathy(candidate: Candidate, scenario: Scenario) -> CheckResult:
 
 def missing_next_step(candidate: Candidate, scenario: Scenario) -> CheckResult:
     """A concrete next step: an action with a time (or date) or a channel, not just "let me know"."""
-    lex = _tone()
     text = candidate.text
     low = text.lower()
     times = sorted(_starts(low, "time") + [m.start for m in extract(text) if m.kind in ("date", "time")])

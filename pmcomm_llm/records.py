@@ -70,8 +70,11 @@ class OutputScan:
     duplicates: int = 0
 
 
-def scan_output(output: Path) -> OutputScan:
-    """Read ``output`` for resuming; move bad lines to ``OUT.rejected`` and rewrite the rest atomically."""
+def scan_output(output: Path, *, repair: bool = True) -> OutputScan:
+    """Read ``output`` for resuming; move bad lines to ``OUT.rejected`` and rewrite the rest atomically.
+
+    ``repair=False`` only reads (a dry run): the bad lines are counted in ``rejected``, nothing is written.
+    """
     scan = OutputScan()
     if not output.exists():
         return scan
@@ -103,6 +106,8 @@ def scan_output(output: Path) -> OutputScan:
                 keep.append(raw)
     except OSError as exc:
         raise environment_fault(exc, output, "read") from None
+    if not repair:
+        return scan
     if bad:
         side = rejected_path(output)
         try:

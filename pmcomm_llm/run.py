@@ -457,7 +457,7 @@ def plan_run(source: str, settings: Settings, options: RunOptions) -> RunPlan:
     offline = settings.effective_backend == "offline"
     plan = RunPlan(backend=settings.effective_backend, model=OFFLINE_MODEL if offline else settings.model,
                    endpoint="" if offline else (redact_url(settings.base_url) or "https://api.openai.com/v1"))
-    done = scan_output(options.output).done if options.resume and options.output.exists() else {}
+    done = scan_output(options.output, repair=False).done if options.resume and options.output.exists() else {}
     prompts = load_prompts()
     for _item, scenario, error in prepare(read_items(source)):
         if error is not None:

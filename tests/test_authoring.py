@@ -195,3 +195,15 @@ def test_pmcomm_diff_shows_tracked_changes_and_the_verdicts_that_changed(tmp_pat
     assert "<ins>\n另外这次我们给您打八折。</ins>" in html_out and "default-src 'none'" in html_out
     same = runner.invoke(cli, ["diff", str(a), str(a)])
     assert same.output.strip() == "no changes"
+
+
+def test_a_dry_run_leaves_a_damaged_output_as_it_found_it(tmp_path, examples):
+    src, out = tmp_path / "in.json", tmp_path / "o.jsonl"
+    src.write_text(json.dumps(examples[:2], ensure_ascii=False), encoding="utf-8")
+    runner = CliRunner()
+    assert runner.invoke(cli, ["draft", str(src), "-o", str(out), "--backend", "offline", "--quiet"]).exit_code == 0
+    out.write_bytes(out.read_bytes() + b'{"garbled\n')
+    before = out.read_bytes()
+    result = runner.invoke(cli, ["draft", str(src), "-o", str(out), "--dry-run", "--backend", "offline"])
+    assert result.exit_code == 0 and "2 already drafted" in result.output
+    assert out.read_bytes() == before and not (tmp_path / "o.jsonl.rejected").exists()

@@ -35,7 +35,7 @@ from pmcomm_llm.resources import load_yaml
 if TYPE_CHECKING:
     from pmcomm_llm.scenario import Scenario
 
-__all__ = ["KINDS", "Analysis", "Finding", "analyse", "promise_lexicon", "severity_policy"]
+__all__ = ["KINDS", "Analysis", "Finding", "analyse", "promise_lexicon", "severity_policy", "stated_publicly"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -246,6 +246,12 @@ def _sources(scenario: Scenario) -> _Sources:
                                              *f.remaining, f.request or ""] if t)
     return _Sources(clauses, restatable, grounding, client, secret, offers, frozenset(new),
                     frozenset(other))
+
+
+def stated_publicly(scenario: Scenario, m: Mention) -> bool:
+    """Whether the scenario states ``m`` anywhere but its internal notes (trusted facts or the client's words)."""
+    src: _Sources = scenario.derived("claim_sources", _sources)
+    return src.grounding.grounded(m) or src.client.grounded(m)
 
 
 def _offer_own(scenario: Scenario, text: str) -> set[str]:
