@@ -573,7 +573,7 @@ def _content(sentence: str, feats: frozenset[str]) -> set[str]:
     low = sentence.lower()
     promise_words = set()
     for terms in lex.groups.values():
-        for a, b in terms._hits(low, False):
+        for a, b in terms.spans(low):
             promise_words |= features(low[a:b])
     return {f for f in feats - promise_words if not f[0].isdigit()}
 

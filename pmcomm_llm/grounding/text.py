@@ -100,6 +100,10 @@ class Terms:
         hits = self._hits(low, True)
         return min(hits) if hits else None
 
+    def spans(self, low: str) -> list[tuple[int, int]]:
+        """Every occurrence, as (start, end)."""
+        return self._hits(low, False)
+
     def starts(self, low: str) -> list[int]:
         """Where the terms occur, sorted: one scan of the text, then sentences look up their share."""
         return sorted(a for a, _ in self._hits(low, False))
