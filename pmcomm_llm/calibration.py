@@ -114,8 +114,14 @@ async def _acalibrate(records: list[DraftRecord], scenarios: dict[str, Any], rub
 
 def calibrate(records: list[DraftRecord], scenarios: dict[str, Any], *, rubric: Rubric | None = None,
               judge: Any = None) -> dict[str, Any]:
-    """Score labelled drafts and compare with their labels."""
-    return run_sync(_acalibrate(records, scenarios, rubric or load_rubric(), judge))
+    """Score labelled drafts and compare with their labels.
+
+    Only the calibrated criteria take part, in the per-check figures and in the separation: a criterion no label
+    measures (``calibrated: false``) says nothing about whether a draft is good in the labels' sense, and its
+    failures would be counted as the rubric's errors."""
+    rubric = rubric or load_rubric()
+    measured = rubric.model_copy(update={"criteria": [c for c in rubric.criteria if c.calibrated]})
+    return run_sync(_acalibrate(records, scenarios, measured, judge))
 
 
 def render_calibration(result: dict[str, Any], title: str = "") -> str:

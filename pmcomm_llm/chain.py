@@ -25,7 +25,7 @@ from pydantic import BaseModel, ValidationError
 from pmcomm_llm.draft import Draft, DraftContent, DraftMeta, Usage
 from pmcomm_llm.errors import ConfigError, DraftRetryError, OutputTruncatedError
 from pmcomm_llm.guard import check_draft
-from pmcomm_llm.offline import announce_offline, offline_content
+from pmcomm_llm.drafting.offline import announce_offline, offline_draft
 from pmcomm_llm.prompts import PromptSet, load_prompts, render_strict
 from pmcomm_llm.replies import malformed_reply, reply_problem
 from pmcomm_llm.retry import call_with_retries, provider_error
@@ -340,9 +340,11 @@ class Drafter:
     def draft_offline(self, scenario: Scenario) -> Draft:
         """The deterministic draft, guarded like any other."""
         start = time.perf_counter()
-        content = offline_content(scenario, self.prompts)
+        offline = offline_draft(scenario, self.prompts)
+        content = offline.content
         guard = check_draft(content, scenario).outcome()
-        meta = self._meta(scenario, latency_ms=(time.perf_counter() - start) * 1000, attempts=1, guard=guard)
+        meta = self._meta(scenario, latency_ms=(time.perf_counter() - start) * 1000, attempts=1, guard=guard,
+                          dropped=offline.dropped)
         return Draft.from_content(content, meta)
 
     async def adraft(self, scenario: Scenario | dict[str, Any]) -> Draft:

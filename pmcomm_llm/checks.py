@@ -604,6 +604,100 @@ def too_long(candidate: Candidate, scenario: Scenario) -> CheckResult:
                        f"the body is {n} characters; the {scenario.channel} limit is {limit}")
 
 
+# --- shape: a message, not a form ----------------------------------------------------------------------------
+
+_LABEL = re.compile(r"^[ \t]*(?:[-*•·]\s*)?(?P<label>[^\n:：,，。.!?！？]{1,24})[:：]", re.M)
+"""A line that opens with a short label and a colon: 主要原因是：, 具体依据：, Next step:, Option 1:."""
+_BULLET = re.compile(r"^[ \t]*(?:[-*•·●▪◦]|\d{1,2}[.)](?=\s)|\d{1,2}、|[（(]\d{1,2}[)）]|[一二三四五六七八九十][、.])\s*\S",
+                     re.M)
+_HEADER = re.compile(r"^[ \t]{0,3}(?:#{1,6}\s|\*\*[^*\n]{1,40}\*\*[:：]?\s*$|【[^】\n]{1,20}】\s*$)", re.M)
+FORM_LABEL_LINES = 4
+"""An email with this many heading labels (主要原因是：, 下一步：, For clarity:) reads as a filled-in form. Set on
+the corpus dev sets, where 14 of 204 hand-written emails reach it; evals/corpus/README.md has the holdout."""
+
+
+@cache
+def _choice_terms() -> _Terms:
+    d = load_yaml("evals", "lexicons/shape.yaml")["choice"]
+    return _Terms.of(d.get("en", []), d.get("zh", []))
+
+
+def _labels(body: str) -> list[re.Match[str]]:
+    """Label lines after the first (the greeting may end in a colon: 何总，您好：)."""
+    first_end = body.find("\n")
+    out = []
+    for m in _LABEL.finditer(body):
+        label = m.group("label").strip()
+        if m.start() <= first_end or first_end < 0 or not label:
+            continue
+        if label.isascii() and len(label.split()) > 4:
+            continue
+        if not label.isascii() and len(label) > 12:
+            continue
+        out.append(m)
+    return out
+
+
+def _im_sentences(body: str) -> int:
+    """Sentences of a chat message, not counting a greeting line or a short closing thanks."""
+    from pmcomm_llm.drafting.offline import count_sentences
+
+    lines = [line for line in body.splitlines() if line.strip()]
+    n = count_sentences(body)
+    if lines and len(lines[0]) <= 24 and count_sentences(lines[0]) == 1:
+        n -= 1
+    last = re.split(r"(?<=[。！？!?.])\s*", lines[-1].strip()) if lines else []
+    last = [x for x in last if x]
+    if last and len(last[-1]) <= (16 if last[-1].isascii() else 8) and _tone().closing.find(last[-1].lower()):
+        n -= 1
+    return max(n, 0)
+
+
+def message_shape(candidate: Candidate, scenario: Scenario) -> CheckResult:
+    """A message, not a form: an instant message has no labels, headers or bullet lists and stays within its
+    sentence budget; an email is not a skeleton of label lines; and a single option (or options that go
+    together) is not put to the client as a choice."""
+    from pmcomm_llm.prompts import load_prompts
+
+    body = candidate.body
+    offset = len(candidate.text) - len(body)
+    problems: list[str] = []
+    spans: list[tuple[int, int]] = []
+    labels = _labels(body)
+    if scenario.channel == "im":
+        budget = load_prompts().catalogue.channels["im"].max_sentences
+        shapes = [("a label line", labels), ("a bullet list", list(_BULLET.finditer(body))),
+                  ("a header", list(_HEADER.finditer(body)))]
+        for what, found in shapes:
+            if found:
+                problems.append(f"{what} ({found[0].group(0).strip()[:30]!r})")
+                spans += [(offset + m.start(), offset + m.end()) for m in found]
+        n = _im_sentences(body)
+        if budget and n > budget:
+            problems.append(f"{n} sentences where a chat message has {budget}")
+    else:
+        # a heading label is short and holds no figure: "2027-01-15：" or "期初数据校验：" introduce content
+        heads = [m for m in labels if not re.search(r"\d", m.group("label"))
+                 and len(m.group("label").split() if m.group("label").isascii() else m.group("label").strip()) <= (
+                     3 if m.group("label").isascii() else 6)]
+        if len(heads) >= FORM_LABEL_LINES:
+            problems.append(f"{len(heads)} label lines ({', '.join(repr(m.group('label').strip()) for m in heads[:3])})"
+                            " make it read as a form")
+            spans += [(offset + m.start(), offset + m.end()) for m in heads]
+    choices = sum(1 for o in scenario.offers if o.type == "alternative")
+    if choices < 2 or scenario.offers_combine:
+        hit = _choice_terms().find(candidate.text.lower())
+        if hit:
+            what = "one option" if choices == 1 else ("options that go together" if choices else "no option")
+            problems.append(f"asks the client to choose ({candidate.text[hit[0]:hit[1]]!r}) with {what} to choose")
+            spans.append(hit)
+    if not problems:
+        return _ok("message_shape")
+    return CheckResult("message_shape", False, 0.0, "; ".join(problems),
+                       "write it as a message: sentences, not labels or lists; state a single option as what you "
+                       "can do, and ask for a choice only between real alternatives", sorted(spans))
+
+
 CHECKS: dict[str, CheckFn] = {
     "fabricated_fact": fabricated_fact,
     "internal_leak": internal_leak,
@@ -621,6 +715,7 @@ CHECKS: dict[str, CheckFn] = {
     "missing_close": missing_close,
     "missing_subject": missing_subject,
     "too_long": too_long,
+    "message_shape": message_shape,
 }
 """Every deterministic check by its public id (the rubric's vocabulary)."""
 
@@ -634,3 +729,4 @@ def preload() -> None:
     _leak_concepts()
     preload_claims()
     _tone_scanner()
+    _choice_terms()

@@ -96,6 +96,8 @@ class DraftMeta(BaseModel):
     """1 for a first draft; each revision counts up."""
     parent: str | None = None
     """The content hash of the version this one was revised from."""
+    dropped: list[str] = Field(default_factory=list)
+    """Offline: the optional facts left out to meet the length limit or the channel (field paths)."""
 
 
 class Draft(BaseModel):

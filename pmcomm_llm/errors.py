@@ -57,6 +57,14 @@ class ScenarioError(PmcommError):
         super().__init__(f"{', '.join(where)}: {reason}" if where else reason)
 
 
+class LengthLimitError(ScenarioError):
+    """``max_chars`` is shorter than the parts a message must keep; ``minimum`` is the shortest that fits."""
+
+    def __init__(self, reason: str, *, minimum: int, item_id: str | None = None) -> None:
+        self.minimum = minimum
+        super().__init__(reason, field="max_chars", item_id=item_id)
+
+
 class InputFileError(PmcommError):
     """The input file as a whole cannot be read (missing, not JSON, not UTF-8)."""
 

@@ -15,6 +15,7 @@ from langchain_core.messages import HumanMessage, SystemMessage
 from langchain_core.prompts import ChatPromptTemplate
 from pydantic import BaseModel, ConfigDict, ValidationError
 
+from pmcomm_llm.drafting.templates import OFFLINE_FILES
 from pmcomm_llm.errors import PromptError
 from pmcomm_llm.resources import content_hash, load_yaml
 from pmcomm_llm.scenario import Kind, Scenario
@@ -48,6 +49,8 @@ class _ChannelInfo(BaseModel):
     model_config = _STRICT
     rules: str
     max_chars: dict[str, int]
+    max_sentences: int | None = None
+    """An instant message's sentence budget (greeting and a closing thanks not counted)."""
 
 
 class Catalogue(BaseModel):
@@ -79,50 +82,6 @@ class ReaskTemplates(BaseModel):
     guard_violation: str
 
 
-class ImOverrides(BaseModel):
-    """Shorter wording the offline drafter uses for instant messages."""
-
-    model_config = _STRICT
-    greeting: str
-    opening: dict[Kind, str]
-    acknowledge: dict[Kind, str]
-    options_close: str
-
-
-class OfflineTemplates(BaseModel):
-    """Every sentence the offline drafter may write, for one language."""
-
-    model_config = _STRICT
-    date_format: str
-    list_sep: str
-    subject: dict[Kind, str]
-    greeting: dict[str, str]
-    opening: dict[Kind, str]
-    opening_with_original: dict[Kind, str]
-    reason: str
-    evidence_intro: str
-    item: str
-    done_intro: str
-    remaining_intro: str
-    new_date: str
-    confirm_by: str
-    milestones_intro: str
-    milestone: str
-    options_intro_one: str
-    options_intro_many: str
-    option: str
-    options_close: str
-    remedies_intro: str
-    boundaries_intro: str
-    acknowledge: dict[Kind, str]
-    next_step: str
-    next_step_default: dict[str, str]
-    close: dict[str, Any]
-    signature: str
-    role_company_sep: str
-    im: ImOverrides
-
-
 _SYSTEM_VARS = {"kind_goal", "language_name", "language_style", "channel_rules", "max_chars", "tone_rules",
                 "principles", "checklist"}
 _USER_VARS = {"scenario_json", "internal_notes", "client_message"}
@@ -145,16 +104,13 @@ def _fields(template: str) -> set[str]:
 class PromptSet:
     """All prompt data, validated. Build once with :func:`load_prompts`; rendering is cheap afterwards."""
 
-    FILES = ["catalogue.yaml", "draft.yaml", "reask.yaml", "language.yaml",
-             *(f"offline/{lang}.yaml" for lang in LANGUAGES)]
+    FILES = ["catalogue.yaml", "draft.yaml", "reask.yaml", "language.yaml", *OFFLINE_FILES]
 
     def __init__(self) -> None:
         try:
             self.catalogue = Catalogue.model_validate(load_yaml("prompts", "catalogue.yaml"))
             self.draft = DraftTemplates.model_validate(load_yaml("prompts", "draft.yaml"))
             self.reask = ReaskTemplates.model_validate(load_yaml("prompts", "reask.yaml"))
-            self.offline = {lang: OfflineTemplates.model_validate(load_yaml("prompts", f"offline/{lang}.yaml"))
-                            for lang in LANGUAGES}
         except ValidationError as exc:
             raise PromptError(f"prompt data is invalid: {exc}") from None
         self._check_variables()

@@ -69,10 +69,14 @@ def offline_revision(draft: Any, instruction: str, scenario: Any) -> Any:
         update["max_chars"] = max(80, len(draft.body))  # a new tone keeps an earlier shortening
     revised = scenario.model_copy(update=update)
     if "max_chars" in update:
-        from pmcomm_llm.offline import offline_content
+        from pmcomm_llm.drafting.offline import offline_content
+        from pmcomm_llm.errors import LengthLimitError
         from pmcomm_llm.prompts import load_prompts
 
-        content = offline_content(revised, load_prompts())
+        try:
+            content = offline_content(revised, load_prompts())
+        except LengthLimitError:
+            raise RevisionError(render_strict(t.not_shorter, length=len(draft.body))) from None
         if len(content.body) >= len(draft.body):
             raise RevisionError(render_strict(t.not_shorter, length=len(draft.body)))
     return revised

@@ -143,7 +143,7 @@ class _Run:
         self.settings = settings
         self.drafter = Drafter(settings)
         if options.quiet:
-            from pmcomm_llm.offline import silence_offline_notice
+            from pmcomm_llm.drafting.offline import silence_offline_notice
 
             silence_offline_notice()
         self.summary = BatchSummary()

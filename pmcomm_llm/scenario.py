@@ -147,6 +147,8 @@ class Scenario(BaseModel):
     boundaries: list[str] = Field(default_factory=list)
     internal_notes: list[str] = Field(default_factory=list)
     client_message: str | None = None
+    offers_combine: bool = False
+    """The alternatives go together (a plan: "we propose A and B"), rather than being a choice between them."""
 
     _derived: dict[str, Any] = PrivateAttr(default_factory=dict)
     """Per-scenario values the checks compute once (grounding sets, leak phrases)."""

@@ -23,6 +23,8 @@ from pmcomm_llm.testing.responders import offline_responder
 from pmcomm_llm.testing.server import _error_body, _json_response
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples" / "scenarios.json"
+N = len(json.loads(EXAMPLES.read_text(encoding="utf-8")))
+"""How many example scenarios there are: every run below drafts all of them."""
 KEY = "sk-test-not-a-real-key"
 FAST = {"poll_interval": 0.01, "poll_max_interval": 0.05}
 
@@ -103,17 +105,17 @@ def test_a_second_run_over_the_same_input_submits_nothing(
     batchapi.run_batch_api(EXAMPLES, settings, out, **FAST)
     before = out.read_bytes()
     summary = batchapi.run_batch_api(EXAMPLES, settings, out, **FAST)
-    assert summary.drafted == 0 and summary.skipped == 10
+    assert summary.drafted == 0 and summary.skipped == N
     assert out.read_bytes() == before and srv.file_uploads == 1 and srv.batch_creates == 1
 
 
 def test_jobs_split_by_request_count(srv: FakeOpenAIServer, settings: Settings, tmp_path: Path) -> None:
     out = tmp_path / "out.jsonl"
     summary = batchapi.run_batch_api(EXAMPLES, settings, out, max_requests=3, **FAST)
-    assert srv.file_uploads == 4 and srv.batch_creates == 4
+    assert srv.file_uploads == srv.batch_creates == -(-N // 3)
     state = batchapi.BatchState.load(tmp_path / "out.batch.json")
-    assert [job.requests for job in state.jobs] == [3, 3, 3, 1]
-    assert summary.drafted == 10 and len(_lines(out)) == 10
+    assert [job.requests for job in state.jobs] == [3] * (N // 3) + ([N % 3] if N % 3 else [])
+    assert summary.drafted == N and len(_lines(out)) == N
 
 
 def test_jobs_split_by_size(srv: FakeOpenAIServer, settings: Settings, tmp_path: Path) -> None:
@@ -121,7 +123,7 @@ def test_jobs_split_by_size(srv: FakeOpenAIServer, settings: Settings, tmp_path:
              for line in batchapi.build_request_lines(_scenarios(EXAMPLES), Drafter(settings))]
     state = batchapi.submit(EXAMPLES, settings, tmp_path / "out.jsonl", max_bytes=max(sizes) * 2)
     assert all(job.bytes <= max(sizes) * 2 for job in state.jobs)
-    assert sum(job.requests for job in state.jobs) == 10 and len(state.jobs) >= 5
+    assert sum(job.requests for job in state.jobs) == N and len(state.jobs) >= 5
     assert srv.file_uploads == len(state.jobs) == srv.batch_creates
 
 
@@ -133,7 +135,7 @@ def test_resume_after_a_killed_submit_neither_uploads_nor_creates_again(
     assert (uploads, creates) == (3, 3)
     summary = batchapi.run_batch_api(EXAMPLES, settings, out, max_requests=4, **FAST)
     assert (srv.file_uploads, srv.batch_creates) == (uploads, creates)
-    assert summary.drafted == 10 and sorted(r["id"] for r in _lines(out)) == sorted(
+    assert summary.drafted == N and sorted(r["id"] for r in _lines(out)) == sorted(
         s.id for s in _scenarios(EXAMPLES))
 
 
@@ -147,7 +149,7 @@ def test_resume_after_a_kill_during_create_finds_the_batch_instead_of_creating_a
     state.save()
     summary = batchapi.run_batch_api(EXAMPLES, settings, out, **FAST)
     assert srv.file_uploads == 1 and srv.batch_creates == 1
-    assert summary.drafted == 10
+    assert summary.drafted == N
 
 
 def test_resume_after_a_kill_during_upload_finds_the_file_instead_of_uploading_again(
@@ -162,7 +164,7 @@ def test_resume_after_a_kill_during_upload_finds_the_file_instead_of_uploading_a
     summary = batchapi.run_batch_api(EXAMPLES, settings, out, **FAST)
     assert srv.file_uploads == 1 and batchapi.BatchState.load(state.path).jobs[0].input_file_id == "file-1"
     assert srv.batch_creates == 2  # the kill came before any create: one is needed
-    assert summary.drafted == 10
+    assert summary.drafted == N
 
 
 def test_standard_input_is_kept_for_collect(
@@ -173,7 +175,7 @@ def test_standard_input_is_kept_for_collect(
     monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(EXAMPLES.read_bytes())))
     out = tmp_path / "out.jsonl"
     summary = batchapi.run_batch_api("-", settings, out, **FAST)
-    assert summary.drafted == 10 and len(_lines(out)) == 10
+    assert summary.drafted == N and len(_lines(out)) == N
     state = batchapi.BatchState.load(tmp_path / "out.batch.json")
     assert state.input_origin == "-" and Path(state.input).is_file()
 
@@ -187,7 +189,7 @@ def test_collecting_twice_writes_nothing_the_second_time(
     first = batchapi.collect(state.path, settings=settings)
     out_bytes, err_bytes = out.read_bytes(), (tmp_path / "out.errors.jsonl").read_bytes()
     second = batchapi.collect(state.path, settings=settings)
-    assert (first.drafted, first.failed) == (9, 1)
+    assert (first.drafted, first.failed) == (N - 1, 1)
     assert (second.drafted, second.failed) == (0, 0)
     assert out.read_bytes() == out_bytes and (tmp_path / "out.errors.jsonl").read_bytes() == err_bytes
     assert batchapi.BatchState.load(state.path).finished
@@ -204,7 +206,7 @@ def test_a_failed_request_goes_to_errors_with_its_custom_id_and_the_rest_to_the_
     assert error["error_type"] == "ProviderError" and "HTTP 500" in error["message"]
     assert error["batch_id"] == "batch_1" and error["where"] == "item 1"
     assert sorted(r["id"] for r in _lines(out)) == sorted(s.id for s in _scenarios(EXAMPLES)[1:])
-    assert (summary.drafted, summary.failed) == (9, 1)
+    assert (summary.drafted, summary.failed) == (N - 1, 1)
 
 
 def test_a_malformed_answer_goes_to_errors_as_a_validation_failure(
@@ -217,7 +219,7 @@ def test_a_malformed_answer_goes_to_errors_as_a_validation_failure(
     assert error["id"] == first_id and error["stage"] == "batch"
     assert error["error_type"] == "DraftRetryError" and "not return a valid draft" in error["message"]
     assert first_id not in {r["id"] for r in _lines(out)}
-    assert (summary.drafted, summary.failed) == (9, 1)
+    assert (summary.drafted, summary.failed) == (N - 1, 1)
 
 
 def test_function_calling_answers_are_read_from_the_tool_call(
@@ -225,7 +227,7 @@ def test_function_calling_answers_are_read_from_the_tool_call(
     fc = settings.model_copy(update={"method": "function_calling"})
     out = tmp_path / "out.jsonl"
     summary = batchapi.run_batch_api(EXAMPLES, fc, out, **FAST)
-    assert summary.drafted == 10 and all(r["meta"]["guard"]["passed"] for r in _lines(out))
+    assert summary.drafted == N and all(r["meta"]["guard"]["passed"] for r in _lines(out))
 
 
 def test_an_invalid_input_item_goes_to_errors_with_its_field_and_the_others_run(
@@ -265,11 +267,11 @@ def test_a_cancelled_batch_sends_its_items_to_errors_with_a_clear_message(
     batchapi.cancel(state.path, settings=settings)
     summary = batchapi.collect(state.path, settings=settings)
     errors = _lines(tmp_path / "out.errors.jsonl")
-    assert summary.failed == 10 and _lines(out) == []
+    assert summary.failed == N and _lines(out) == []
     assert all("cancelled" in e["message"] and "run again" in e["message"] for e in errors)
     # the run is finished, so running again submits the items anew
     again = batchapi.run_batch_api(EXAMPLES, settings, out, **FAST)
-    assert again.drafted == 10 and srv.batch_creates == 2
+    assert again.drafted == N and srv.batch_creates == 2
 
 
 def test_a_failed_batch_sends_its_items_to_errors_with_the_reason(tmp_path: Path) -> None:
@@ -284,7 +286,7 @@ def test_a_failed_batch_sends_its_items_to_errors_with_the_reason(tmp_path: Path
         out = tmp_path / "out.jsonl"
         summary = batchapi.run_batch_api(EXAMPLES, s, out, **FAST)
     errors = _lines(tmp_path / "out.errors.jsonl")
-    assert summary.failed == 10 and summary.drafted == 0 and _lines(out) == []
+    assert summary.failed == N and summary.drafted == 0 and _lines(out) == []
     assert sorted(e["id"] for e in errors) == sorted(x.id for x in _scenarios(EXAMPLES))
     assert all("batch_1 failed" in e["message"] and "token_limit_exceeded" in e["message"] for e in errors)
     assert batchapi.status(tmp_path / "out.batch.json", refresh=False)["jobs"][0]["errors"] == [
@@ -297,12 +299,12 @@ def test_status_reports_jobs_ids_and_request_counts(
     report = batchapi.status(state.path, settings=settings)
     assert [job["batch_id"] for job in report["jobs"]] == ["batch_1", "batch_2"]
     assert [job["status"] for job in report["jobs"]] == ["in_progress", "in_progress"]
-    assert report["submitted"] and not report["done"] and report["totals"]["requests"] == 10
+    assert report["submitted"] and not report["done"] and report["totals"]["requests"] == N
     batchapi.poll(state.path, settings=settings, interval=0.01, max_interval=0.05)
     report = batchapi.status(state.path, settings=settings)
     assert report["done"] and not report["finished"]
     assert [job["request_counts"] for job in report["jobs"]] == [
-        {"total": 6, "completed": 6, "failed": 0}, {"total": 4, "completed": 4, "failed": 0}]
+        {"total": 6, "completed": 6, "failed": 0}, {"total": N - 6, "completed": N - 6, "failed": 0}]
 
 
 def test_poll_gives_up_at_its_timeout_and_collect_finishes_later(tmp_path: Path) -> None:
@@ -314,7 +316,7 @@ def test_poll_gives_up_at_its_timeout_and_collect_finishes_later(tmp_path: Path)
         assert summary.drafted == 0 and summary.stopped and "pmcomm batch collect" in summary.stopped
         state = batchapi.poll(tmp_path / "out.batch.json", settings=s, interval=0.01, max_interval=0.02)
         assert state.done
-        assert batchapi.collect(state.path, settings=s).drafted == 10 and len(_lines(out)) == 10
+        assert batchapi.collect(state.path, settings=s).drafted == N and len(_lines(out)) == N
 
 
 def test_401_on_upload_raises_authentication_error_at_once(tmp_path: Path) -> None:

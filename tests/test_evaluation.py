@@ -87,7 +87,8 @@ def test_a_flawed_draft_fails_with_evidence_and_a_blocking_reason(example):
     data = example("delay_notice", language="zh-CN")
     scenario = parse_scenario(data)
     good = Drafter(backend="offline").draft(scenario)
-    bad = Candidate(good.subject, good.body.replace("新的完成日期为", "新的完成日期为2027年3月3日（原") )
+    assert "2027年1月25日" in good.body
+    bad = Candidate(good.subject, good.body.replace("2027年1月25日", "2027年3月3日", 1))
     result = evaluate(bad, scenario, draft_id="planted")
     assert not result.passed and "fabricated_fact" in result.blocking_failures
     check = next(c for c in result.checks if c["id"] == "fabricated_fact")

@@ -28,7 +28,7 @@ def scenario_from_request(request: dict[str, Any]) -> dict[str, Any]:
 
 
 def offline_responder(request: dict[str, Any]) -> dict[str, Any]:
-    from pmcomm_llm.offline import offline_content
+    from pmcomm_llm.drafting.offline import offline_content
     from pmcomm_llm.prompts import load_prompts
     from pmcomm_llm.scenario import parse_scenario
 

@@ -1,0 +1,372 @@
+"""The offline drafter: a message a project manager would send, composed from the scenario's own facts.
+
+It needs no key and no network, is deterministic, and is the default when no model is configured. The message
+is composed by its purpose, not filled into a form: the news first (the decline, the decision, the reset, the new
+date), then the reason with its strongest evidence woven into sentences, the status, the options phrased by how
+many there are and whether they combine, the boundaries, an acknowledgement that uses what the client said they
+want or fear, and the next step. An email has a subject, paragraphs and a signature; an instant message is a few
+short sentences with no labels, lists or signature block. The tone changes the sentences throughout.
+
+``max_chars`` (or the channel's budget) is a hard limit: the drafter picks shorter sentences and drops the least
+important optional facts, never a required element or a caveat attached to a date, and lists what it dropped.
+When even that does not fit, it says so (:class:`~pmcomm_llm.errors.LengthLimitError`) instead of cutting.
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+from dataclasses import dataclass, field
+from typing import Any
+
+from pmcomm_llm.draft import Alternative, DraftContent, PrincipleSentence
+from pmcomm_llm.drafting.templates import OfflineTemplates, load_offline
+from pmcomm_llm.drafting.wording import Wording
+from pmcomm_llm.errors import LengthLimitError
+from pmcomm_llm.scenario import Kind, Scenario
+
+__all__ = ["OfflineDraft", "compose", "offline_content", "announce_offline", "silence_offline_notice",
+           "count_sentences", "offline_draft"]
+
+_announced = False
+_TERMINAL = re.compile(r"[。！？!?]+|\.(?=\s|$)")
+_RANGE = re.compile(r"(?<![\d-])\d{1,3}\s*(?:to|-|–|~|～|至|到)\s*\d{1,3}(?![\d-])")
+
+
+def silence_offline_notice() -> None:
+    """``--quiet``: the one-time "drafting offline" notice is not printed in this process."""
+    global _announced
+    _announced = True
+
+
+def announce_offline() -> None:
+    """Say once per process, on stderr, that drafts are offline and how to use a model instead."""
+    global _announced
+    if not _announced:
+        _announced = True
+        print("pmcomm: drafting offline (deterministic templates, no model). To draft with a model, set "
+              "OPENAI_API_KEY (and OPENAI_BASE_URL for another OpenAI-compatible server) or pass "
+              "--backend openai.", file=sys.stderr)
+
+
+def count_sentences(text: str) -> int:
+    return len(_TERMINAL.findall(text))
+
+
+@dataclass(slots=True)
+class OfflineDraft:
+    """The draft, and which optional facts were left out to meet the length limit (field paths)."""
+
+    content: DraftContent
+    dropped: list[str] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class _Keep:
+    """How much of each optional fact goes in; the reductions lower these one step at a time."""
+
+    milestones: bool = True
+    status: bool = True
+    evidence: int = 2
+    boundaries: int = 99
+    concern: bool = True
+    merge: int = 0
+    """Chat only: 1 joins the offers into one sentence, 2 also joins a caveat to the news."""
+
+
+# What is given up first when a draft is too long: (what, the field path it drops, how).
+_REDUCTIONS: list[tuple[str, str]] = [
+    ("milestones", "facts.milestones"),
+    ("status", "facts.done/facts.remaining"),
+    ("evidence:1", "facts.evidence[1:]"),
+    ("boundaries:1", "boundaries[1:]"),
+    ("concern", "client_message"),
+    ("evidence:0", "facts.evidence[0]"),
+    ("boundaries:0", "boundaries[0]"),
+]
+
+
+class _Composer:
+    def __init__(self, scenario: Scenario, limit: int, max_sentences: int | None) -> None:
+        assert scenario.language is not None
+        self.s = scenario
+        self.t: OfflineTemplates = load_offline(scenario.language)
+        self.w = Wording(self.t, scenario)
+        self.seed = scenario.content_hash()
+        self.im = scenario.channel == "im"
+        self.limit = limit
+        self.max_sentences = max_sentences
+        self.kind = scenario.kind.value
+        self.caveats, self.evidence = self._split_evidence()
+        # A chat message counts sentences too: it joins sentences before it drops a boundary, and it keeps the
+        # client's own worry longest.
+        self.reductions = _REDUCTIONS if not self.im else [
+            ("evidence:1", "facts.evidence[1:]"), ("boundaries:1", "boundaries[1:]"),
+            ("evidence:0", "facts.evidence[0]"), ("merge:1", ""), ("merge:2", ""),
+            ("boundaries:0", "boundaries[0]"), ("concern", "client_message")]
+
+    # -- facts ---------------------------------------------------------------------------------------------
+
+    def _split_evidence(self) -> tuple[list[str], list[tuple[int, str]]]:
+        """Caveats a delay's date rests on (kept, after the date) and the evidence, strongest first."""
+        cues = [c.lower() for c in self.t.locale.get("caveat_cues", ())]
+        caveats: list[str] = []
+        rest: list[tuple[int, str]] = []
+        for i, item in enumerate(self.s.facts.evidence):
+            low = item.lower()
+            dated = self.s.kind is Kind.delay_notice and bool(self.s.facts.dates)
+            if dated and (_RANGE.search(item) or any(c in low for c in cues)):
+                caveats.append(item)
+            else:
+                rest.append((i, item))
+        rest.sort(key=lambda x: (not re.search(r"\d", x[1]), x[0]))  # figures are the strongest evidence
+        return caveats, rest
+
+    def _news_key(self) -> str:
+        if self.s.kind is not Kind.delay_notice:
+            return self.kind
+        dates = self.s.facts.dates
+        if "new_deadline" in dates:
+            return "delay_new" if "original_deadline" in dates else "delay_new_only"
+        return "delay_confirm"
+
+    def _values(self) -> dict[str, str]:
+        s, w, loc = self.s, self.w, self.t.locale
+        v: dict[str, str] = {**w.project_forms(s.project), **w.client_forms(s.client.name)}
+        v["client_name"] = s.client.name
+        for key in ("original_deadline", "new_deadline", "confirm_by"):
+            if key in s.facts.dates:
+                v[key] = w.date(s.facts.dates[key])
+        if s.facts.request:
+            request = w.clause(s.facts.request)
+            if w.zh:
+                v["request"] = loc["request_named"].format(request=request)
+            elif w.first_word(request).split(" ")[0] in w.verbs:
+                v["request"] = loc["request_verb"].format(request=w.lower_first(request, force=True))
+            else:
+                v["request"] = loc["request_noun"].format(request=w.lower_first(request))
+        else:
+            v["request"] = loc["request_unnamed"]
+        return v
+
+    # -- composition ---------------------------------------------------------------------------------------
+
+    def build(self, tone: str, shortest: bool, keep: _Keep) -> tuple[DraftContent, int]:
+        s, w, t = self.s, self.w, self.t
+        channel = s.channel
+        seed = self.seed
+
+        def say(path: str, *keys: str, **values: str) -> str:
+            if shortest:  # the variant that comes out shortest with this scenario's facts
+                return min((w.render(v, **values) for v in t.variants(path, *keys, channel, tone)), key=len)
+            return w.render(t.pick(path, *keys, channel, tone, seed=seed), **values)
+
+        v = self._values()
+        principles: dict[str, str] = {}
+        lead: list[str] = []
+        why: list[str] = []
+        status: list[str] = []
+        offer: list[str] = []
+        close_in: list[str] = []
+
+        news = say("news", self._news_key(), **v)
+        lead.append(news)
+        principles["tone"] = news
+        for caveat in self.caveats:
+            text = say("caveat", caveat=w.lower_first(w.clause(caveat)))
+            lead.append(self._join(lead.pop(), text) if keep.merge >= 2 else text)
+
+        reason = say("reason", reason=w.lower_first(w.clause(s.facts.reason or "")))
+        why.append(reason)
+        principles["transparency"] = reason
+        wanted = min(keep.evidence, 1 if (self.im or tone == "concise") else 2)
+        if wanted and self.evidence:
+            items = [w.clause(e) for _, e in self.evidence[:wanted]]
+            why.append(say("evidence", evidence=w.statements(items)))
+
+        f = s.facts
+        if not self.im and keep.status and (f.done or f.remaining):
+            done = ("，" if w.zh else "; ").join(w.clause(x) for x in f.done)
+            remaining = w.nouns([w.clause(x) for x in f.remaining])
+            which = "both" if f.done and f.remaining else ("done" if f.done else "remaining")
+            status.append(say(f"status.{which}", **({"done": done} if f.done else {}),
+                              **({"remaining": remaining} if f.remaining else {})))
+        if not self.im and keep.milestones and f.milestones and tone != "concise":
+            items = [t.locale["milestone"].format(name=w.clause(m.name), date=w.date(m.date)) for m in f.milestones]
+            joined = t.locale["milestone_sep"].join(items) if w.zh else w.join(items, t.locale["and_word"])
+            status.append(say("milestones", milestones=joined))
+
+        alternatives = [o for o in s.offers if o.type == "alternative"]
+        remedies = [o for o in s.offers if o.type != "alternative"]
+        if alternatives:
+            phrases = [w.verb_phrase(w.clause(o.text)) for o in alternatives]
+            if len(phrases) == 1:
+                text = say("options.one", option=phrases[0])
+            elif s.offers_combine:
+                text = say("options.plan", options=w.join(phrases, t.locale["and_word"]))
+            else:
+                counts = t.locale["counts"]
+                count = counts[len(phrases)] if len(phrases) < len(counts) else str(len(phrases))
+                text = say("options.choice", options=w.enumerate(phrases, t.locale["or_word"]), count=count,
+                           Count=count[:1].upper() + count[1:])
+            offer.append(text)
+            principles["alternatives"] = text
+        if remedies:
+            text = say("remedies", remedies=w.join([w.verb_phrase(w.clause(o.text)) for o in remedies],
+                                                   t.locale["and_word"]))
+            if offer and keep.merge >= 1:
+                text = self._join(offer.pop(), text)
+                principles["alternatives"] = text
+            offer.append(text)
+            principles.setdefault("alternatives", text)
+        if s.boundaries and keep.boundaries:
+            items = [w.clause(b) for b in s.boundaries[:keep.boundaries]]
+            text = say("boundaries", boundaries=w.statements(items))
+            offer.append(text)
+            principles["boundaries"] = text
+
+        concern = w.concern(s.client_message) if keep.concern else None
+        if concern:
+            ack = say(f"acknowledge.{concern[0]}", concern=concern[1])
+        elif not self.im:
+            ack = say("acknowledge.default", self.kind)
+        else:
+            ack = ""
+        if ack:
+            close_in.append(ack)
+        principles["win_win"] = ack or news
+
+        if f.next_step:
+            step, noun = w.next_step(w.clause(f.next_step))
+            path = "next_step_noun" if noun and t.has("next_step_noun") else "next_step"
+            next_step = say(path, next_step=step)
+        else:
+            next_step = say("next_step_default")
+        close_in.append(next_step)
+
+        greeting = say("greeting", **v)
+        sep = t.locale["word_sep"]
+        if self.im:
+            middle = why + offer + ([ack] if ack else [])
+            body = "\n".join(x for x in (greeting, sep.join(lead + middle), sep.join([next_step, say("close")])) if x)
+            sentences = sum(count_sentences(x) for x in lead + middle + [next_step])
+        else:
+            sender = s.sender
+            role = t.pick("role_company_sep", seed=seed).join(x for x in (sender.role, sender.company) if x)
+            signature = w.render(t.pick("signature", seed=seed), sender_name=sender.name,
+                                 sender_role_company=role).rstrip()
+            paragraphs = [greeting] + [sep.join(p) for p in (lead, why, status, offer, close_in) if p]
+            body = "\n\n".join(paragraphs) + "\n\n" + say("close") + t.locale["close_gap"] + signature
+            sentences = 0
+        subject = None if self.im else say("subject", self.kind, **v)
+        options = alternatives or remedies
+        content = DraftContent(
+            subject=subject,
+            body=body,
+            alternatives=[Alternative(offer_id=o.id, text=o.text) for o in options],
+            commitments=[o.text for o in remedies],
+            next_step=f.next_step or next_step,
+            principles=[PrincipleSentence(principle=k, sentence=x) for k, x in principles.items()],  # type: ignore[arg-type]
+        )
+        return content, sentences
+
+    def _join(self, first: str, second: str) -> str:
+        """Two sentences as one: "…，给您添麻烦了；需要说明，…" / "…instead; we will also…"."""
+        head = re.sub(r"[。.!！]+$", "", first)
+        if self.w.zh:
+            return f"{head}；{second}"
+        tail = second if second.startswith("I ") else second[:1].lower() + second[1:]
+        return f"{head}; {tail}"
+
+    def fits(self, content: DraftContent, sentences: int) -> bool:
+        if len(content.body) > self.limit:
+            return False
+        return not (self.im and self.max_sentences and sentences > self.max_sentences)
+
+    def compose(self, tone: str) -> OfflineDraft:
+        """The fullest draft that fits: the scenario's tone first, then shorter sentences, then the concise tone;
+        optional facts are dropped one at a time in the order of :data:`_REDUCTIONS`."""
+        attempts = [(tone, False), (tone, True)] + ([("concise", True)] if tone != "concise" else [])
+        smallest = None
+        for style, shortest in attempts:
+            keep = _Keep()
+            dropped: list[str] = []
+            while True:
+                content, sentences = self.build(style, shortest, keep)
+                if self.fits(content, sentences):
+                    return OfflineDraft(content, dropped + self._left_out(style, keep))
+                step = next((r for r in self.reductions if self._applies(r[0], keep)), None)
+                if step is None:
+                    break
+                self._apply(step[0], keep)
+                if step[1]:
+                    dropped.append(step[1])
+            smallest = len(content.body) if smallest is None else min(smallest, len(content.body))
+        raise LengthLimitError(
+            f"the parts a {self.kind} {self.s.channel} must keep need {smallest} characters; this limit is "
+            f"{self.limit}. Raise max_chars to at least {smallest}, or shorten the facts.",
+            minimum=smallest or 0, item_id=self.s.id)
+
+    def _left_out(self, tone: str, keep: _Keep) -> list[str]:
+        """Facts the channel or tone leaves out whatever the length (an IM carries no status or milestones)."""
+        f = self.s.facts
+        out = []
+        if (self.im or tone == "concise") and f.milestones and keep.milestones:
+            out.append("facts.milestones")
+        if self.im and (f.done or f.remaining) and keep.status:
+            out.append("facts.done/facts.remaining")
+        wanted = min(keep.evidence, 1 if (self.im or tone == "concise") else 2)
+        if len(self.evidence) > wanted and keep.evidence > wanted:
+            out.append(f"facts.evidence[{wanted}:]")
+        return out
+
+    def _applies(self, step: str, keep: _Keep) -> bool:
+        what, _, n = step.partition(":")
+        f, s = self.s.facts, self.s
+        if what == "milestones":
+            return keep.milestones and bool(f.milestones) and not self.im
+        if what == "status":
+            return keep.status and bool(f.done or f.remaining) and not self.im
+        if what == "evidence":
+            return keep.evidence > int(n) and len(self.evidence) > int(n)
+        if what == "boundaries":
+            return keep.boundaries > int(n) and len(s.boundaries) > int(n)
+        if what == "merge":
+            return keep.merge < int(n) and (bool(self.caveats) if n == "2" else bool(s.offers))
+        return keep.concern and self.w.concern(s.client_message) is not None
+
+    @staticmethod
+    def _apply(step: str, keep: _Keep) -> None:
+        what, _, n = step.partition(":")
+        if what in ("evidence", "boundaries", "merge"):
+            setattr(keep, what, int(n))
+        else:
+            setattr(keep, what, False)
+
+
+def compose(scenario: Scenario, limit: int, max_sentences: int | None = None) -> OfflineDraft:
+    """The offline draft of ``scenario`` within ``limit`` characters (and, for an IM, ``max_sentences``)."""
+    composer = _Composer(scenario, limit, max_sentences)
+    draft = composer.compose(scenario.tone)
+    if "client_message" not in draft.dropped and composer.w.concern(scenario.client_message):
+        # The client's words are untrusted: if echoing them trips the guard, acknowledge without them.
+        from pmcomm_llm.guard import check_draft
+
+        if not check_draft(draft.content, scenario).passed:
+            keep_out = _Composer(scenario, limit, max_sentences)
+            keep_out.w.concern = lambda message: None  # type: ignore[method-assign]
+            draft = keep_out.compose(scenario.tone)
+            draft.dropped.append("client_message")
+    return draft
+
+
+def offline_content(scenario: Scenario, prompts: Any) -> DraftContent:
+    """The offline draft's content, within the scenario's ``max_chars`` or its channel's budget."""
+    return offline_draft(scenario, prompts).content
+
+
+def offline_draft(scenario: Scenario, prompts: Any) -> OfflineDraft:
+    assert scenario.language is not None
+    channel = prompts.catalogue.channels[scenario.channel]
+    limit = scenario.max_chars or prompts.catalogue.max_chars(scenario.channel, scenario.language)
+    return compose(scenario, limit, channel.max_sentences)
