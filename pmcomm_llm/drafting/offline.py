@@ -134,6 +134,7 @@ class _Composer:
         s, w, loc = self.s, self.w, self.t.locale
         v: dict[str, str] = {**w.project_forms(s.project), **w.client_forms(s.client.name)}
         v["client_name"] = s.client.name
+        v["client_company"] = s.client.company or loc["your_side"]
         for key in ("original_deadline", "new_deadline", "confirm_by"):
             if key in s.facts.dates:
                 v[key] = w.date(s.facts.dates[key])
@@ -229,7 +230,7 @@ class _Composer:
         if concern:
             ack = say(f"acknowledge.{concern[0]}", concern=concern[1])
         elif not self.im:
-            ack = say("acknowledge.default", self.kind)
+            ack = say("acknowledge.default", self.kind, client_company=v["client_company"])
         else:
             ack = ""
         if ack:

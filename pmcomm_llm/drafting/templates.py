@@ -47,7 +47,7 @@ _SLOTS: dict[str, tuple[tuple[str, ...], set[str]]] = {
     "boundaries": ((), {"boundaries"}),
     "acknowledge.want": ((), {"concern"}),
     "acknowledge.worry": ((), {"concern"}),
-    "acknowledge.default": (KINDS, set()),
+    "acknowledge.default": (KINDS, {"client_company"}),
     "next_step": ((), {"next_step"}),
     "next_step_noun": ((), {"next_step"}),
     "next_step_default": ((), set()),
