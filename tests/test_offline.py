@@ -302,3 +302,27 @@ def test_offline_announces_itself_once_on_stderr(example, capsys, monkeypatch):
 
 def test_auto_backend_is_offline_without_key_or_url():
     assert Drafter().backend == "offline"
+
+
+@pytest.mark.parametrize("language", ["zh-CN", "zh-TW", "en"])
+def test_every_acknowledgement_and_every_chat_opening_reads_as_empathy(language):
+    """A chat message carries its acknowledgement in its first sentence; every variant must, not only the one an
+    example happens to get."""
+    from pmcomm_llm.checks import Candidate, missing_empathy
+
+    t = load_offline(language)
+    scenario = parse_scenario(_example("delay-erp-zh"))
+    values = {k: "X" for k in ("project", "the_project", "The_project", "request", "original_deadline",
+                               "new_deadline", "confirm_by", "concern", "client_company")}
+    sentences = []
+    for tone in TONES:
+        for kind in ("decline_request", "cancel_project", "manage_expectations", "delay_new", "delay_new_only",
+                     "delay_confirm"):
+            sentences += t.variants("news", kind, "im", tone)
+        for kind in ("decline_request", "cancel_project", "manage_expectations", "delay_notice"):
+            sentences += t.variants("acknowledge.default", kind, "email", tone)
+        for channel in CHANNELS:
+            sentences += t.variants("acknowledge.want", channel, tone) + t.variants("acknowledge.worry", channel, tone)
+    for sentence in sentences:
+        text = sentence.format(**values)
+        assert missing_empathy(Candidate(None, f"{text}\nnext line"), scenario).passed, text

@@ -141,7 +141,10 @@ class _Composer:
         if s.facts.request:
             request = w.clause(s.facts.request)
             if w.zh:
-                v["request"] = loc["request_named"].format(request=request)
+                # the request quoted inside our quotes: its own quotes become the inner kind
+                inner = request.replace("“", "‘").replace("”", "’") if "“" in loc["request_named"] else (
+                    request.replace("「", "『").replace("」", "』"))
+                v["request"] = loc["request_named"].format(request=inner)
             elif w.first_word(request).split(" ")[0] in w.verbs:
                 v["request"] = loc["request_verb"].format(request=w.lower_first(request, force=True))
             else:
@@ -194,7 +197,9 @@ class _Composer:
                               **({"remaining": remaining} if f.remaining else {})))
         if not self.im and keep.milestones and f.milestones and tone != "concise":
             items = [t.locale["milestone"].format(name=w.clause(m.name), date=w.date(m.date)) for m in f.milestones]
-            joined = t.locale["milestone_sep"].join(items) if w.zh else w.join(items, t.locale["and_word"])
+            sep = t.locale["clause_sep"] if any(c in m.name for m in f.milestones for c in "，,：:") else (
+                t.locale["milestone_sep"])
+            joined = sep.join(items) if w.zh else w.join(items, t.locale["and_word"])
             status.append(say("milestones", milestones=joined))
 
         alternatives = [o for o in s.offers if o.type == "alternative"]
@@ -213,7 +218,7 @@ class _Composer:
             offer.append(text)
             principles["alternatives"] = text
         if remedies:
-            text = say("remedies", remedies=w.join([w.verb_phrase(w.clause(o.text)) for o in remedies],
+            text = say("remedies" if alternatives else "remedies_alone", remedies=w.join([w.verb_phrase(w.clause(o.text)) for o in remedies],
                                                    t.locale["and_word"]))
             if offer and keep.merge >= 1:
                 text = self._join(offer.pop(), text)

@@ -44,6 +44,7 @@ _SLOTS: dict[str, tuple[tuple[str, ...], set[str]]] = {
     "options.choice": ((), {"options", "count", "Count"}),
     "options.plan": ((), {"options"}),
     "remedies": ((), {"remedies"}),
+    "remedies_alone": ((), {"remedies"}),
     "boundaries": ((), {"boundaries"}),
     "acknowledge.want": ((), {"concern"}),
     "acknowledge.worry": ((), {"concern"}),

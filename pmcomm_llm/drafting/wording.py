@@ -21,6 +21,7 @@ _MONTHS = ("January", "February", "March", "April", "May", "June", "July", "Augu
            "November", "December")
 _WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 _WEEKDAY_DATE = re.compile(r"(?<!the )\b((?:Mon|Tues|Wednes|Thurs|Fri|Satur|Sun)day) (?=(?:" + "|".join(_MONTHS) + r") \d)")
+_DAY_MONTH = re.compile(r"\b(\d{1,2})(?:st|nd|rd|th)? (" + "|".join(_MONTHS) + r")(?: (\d{4}))?\b")
 _ISO = re.compile(r"(?<![\d-])(\d{4})-(\d{2})-(\d{2})(?![\d-])")
 _CJK = "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
 _OPEN, _SHUT = "\x1e", "\x1f"
@@ -64,7 +65,11 @@ class Wording:
             except ValueError:
                 return m.group(0)
         out = _ISO.sub(one, text)
-        if not self.zh:  # "Friday January 15, 2027" → "Friday, January 15, 2027" (but "the Friday January 15 call")
+        if not self.zh:
+            # "29 April" / "6 April 2027" → "April 29" / "April 6, 2027": the one English order
+            out = _DAY_MONTH.sub(lambda m: f"{m.group(2)} {int(m.group(1))}" + (f", {m.group(3)}" if m.group(3) else ""),
+                                 out)
+            # "Friday January 15, 2027" → "Friday, January 15, 2027" (but "the Friday January 15 call")
             return _WEEKDAY_DATE.sub(r"\1, ", out)
         # "在 2027-02-01 上架" spaced the ISO date from the Chinese around it; the Chinese date needs no space
         out = re.sub(f"(?<=[{_CJK}]) (?=\\d{{4}}年\\d{{1,2}}月\\d{{1,2}}日)", "", out)
@@ -108,6 +113,8 @@ class Wording:
         first = self.first_word(text)
         if first in self.pronouns or first.split(" ")[0] in self.pronouns:
             return (text if text.startswith("I") else self.lower_first(text, force=True)), False
+        if first.split(" ")[0] in {"if", "when", "once", "after", "before", "as", "on", "by", "until", "from"}:
+            return self.lower_first(text, force=True), False  # "Next, if the option works for you, confirm …"
         if first.split(" ")[0] in self.verbs:
             return "please " + self.lower_first(text, force=True), False
         return text, True
@@ -136,7 +143,12 @@ class Wording:
         if project.lower().startswith("the "):
             the = project[0].lower() + project[1:]
         elif any(w.islower() and w not in small for w in words):
-            the = "the " + project
+            tokens = project.split()
+            # "Online appointment booking portal" was capitalised only to start the name; "Customer 360 data
+            # platform" and "StrideFit app" carry a name in front
+            sentence_case = (len(tokens) > 1 and tokens[0][:1].isupper() and tokens[0][1:].islower()
+                             and tokens[1][:1].islower() and all(not t[:1].isupper() for t in tokens[1:]))
+            the = "the " + (tokens[0].lower() + project[len(tokens[0]):] if sentence_case else project)
         else:
             the = project
         return {"project": project, "the_project": the, "The_project": the[0].upper() + the[1:]}
