@@ -67,7 +67,7 @@ class _Keep:
 
     milestones: bool = True
     status: bool = True
-    evidence: int = 2
+    evidence: int = 3
     boundaries: int = 99
     concern: bool = True
     merge: int = 0
@@ -77,6 +77,7 @@ class _Keep:
 # What is given up first when a draft is too long: (what, the field path it drops, how).
 _REDUCTIONS: list[tuple[str, str]] = [
     ("milestones", "facts.milestones"),
+    ("evidence:2", "facts.evidence[2:]"),
     ("status", "facts.done/facts.remaining"),
     ("evidence:1", "facts.evidence[1:]"),
     ("boundaries:1", "boundaries[1:]"),
@@ -183,20 +184,25 @@ class _Composer:
         reason = say("reason", reason=w.lower_first(w.clause(s.facts.reason or "")))
         why.append(reason)
         principles["transparency"] = reason
-        wanted = min(keep.evidence, 1 if (self.im or tone == "concise") else 2)
+        wanted = min(keep.evidence, self._evidence_room(tone))
         if wanted and self.evidence:
             items = [w.clause(e) for _, e in self.evidence[:wanted]]
-            why.append(say("evidence", evidence=w.statements(items)))
+            labelled = w.labelled(items[0])
+            # "期初数据校验：1,420 个差异" reads as "期初数据校验显示，1,420 个差异" on its own, with no lead-in of ours
+            why.append(say("evidence_plain" if labelled else "evidence", evidence=w.statements(
+                [w.unlabel(x) for x in items])))
 
         f = s.facts
         if not self.im and keep.status and (f.done or f.remaining):
-            done = ("，" if w.zh else "; ").join(w.clause(x) for x in f.done)
-            remaining = w.nouns([w.clause(x) for x in f.remaining])
+            # list items inside a sentence lose the capital only a line start gave them (names keep theirs)
+            done = ("，" if w.zh else "; ").join(w.lower_first(w.clause(x), force=True) for x in f.done)
+            remaining = w.nouns([w.lower_first(w.clause(x), force=True) for x in f.remaining])
             which = "both" if f.done and f.remaining else ("done" if f.done else "remaining")
             status.append(say(f"status.{which}", **({"done": done} if f.done else {}),
                               **({"remaining": remaining} if f.remaining else {})))
         if not self.im and keep.milestones and f.milestones and tone != "concise":
-            items = [t.locale["milestone"].format(name=w.clause(m.name), date=w.date(m.date)) for m in f.milestones]
+            items = [t.locale["milestone"].format(name=w.lower_first(w.clause(m.name), force=True), date=w.date(m.date))
+                     for m in f.milestones]
             sep = t.locale["clause_sep"] if any(c in m.name for m in f.milestones for c in "，,：:") else (
                 t.locale["milestone_sep"])
             joined = sep.join(items) if w.zh else w.join(items, t.locale["and_word"])
@@ -276,6 +282,10 @@ class _Composer:
         )
         return content, sentences
 
+    def _evidence_room(self, tone: str) -> int:
+        """How many pieces of evidence a message carries: a chat one, a concise email two, an email three."""
+        return 1 if self.im else (2 if tone == "concise" else 3)
+
     def _join(self, first: str, second: str) -> str:
         """Two sentences as one: "…，给您添麻烦了；需要说明，…" / "…instead; we will also…"."""
         head = re.sub(r"[。.!！]+$", "", first)
@@ -321,7 +331,7 @@ class _Composer:
             out.append("facts.milestones")
         if self.im and (f.done or f.remaining) and keep.status:
             out.append("facts.done/facts.remaining")
-        wanted = min(keep.evidence, 1 if (self.im or tone == "concise") else 2)
+        wanted = min(keep.evidence, self._evidence_room(tone))
         if len(self.evidence) > wanted and keep.evidence > wanted:
             out.append(f"facts.evidence[{wanted}:]")
         return out

@@ -36,6 +36,7 @@ _SLOTS: dict[str, tuple[tuple[str, ...], set[str]]] = {
     "caveat": ((), {"caveat"}),
     "reason": ((), {"reason"}),
     "evidence": ((), {"evidence"}),
+    "evidence_plain": ((), {"evidence"}),
     "status.both": ((), {"done", "remaining"}),
     "status.done": ((), {"done"}),
     "status.remaining": ((), {"remaining"}),

@@ -22,6 +22,7 @@ _MONTHS = ("January", "February", "March", "April", "May", "June", "July", "Augu
 _WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 _WEEKDAY_DATE = re.compile(r"(?<!the )\b((?:Mon|Tues|Wednes|Thurs|Fri|Satur|Sun)day) (?=(?:" + "|".join(_MONTHS) + r") \d)")
 _DAY_MONTH = re.compile(r"\b(\d{1,2})(?:st|nd|rd|th)? (" + "|".join(_MONTHS) + r")(?: (\d{4}))?\b")
+_LABELLED = re.compile(r"^([^：:，,。.;；\n]{2,40})[：:]\s*(\S.*)$", re.S)
 _ISO = re.compile(r"(?<![\d-])(\d{4})-(\d{2})-(\d{2})(?![\d-])")
 _CJK = "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
 _OPEN, _SHUT = "\x1e", "\x1f"
@@ -88,8 +89,9 @@ class Wording:
         if not (word[0].isupper() and (len(word) == 1 or word[1:].islower())) or word == "I" or word.startswith("I'"):
             return text
         low = word.lower()
-        if force or (word not in self._proper and (low in _SENTENCE_STARTERS or low in self.verbs
-                                                   or low in self._lower)):
+        if word in self._proper:
+            return text
+        if force or low in _SENTENCE_STARTERS or low in self.verbs or low in self._lower:
             return low + text[len(word):]
         return text
 
@@ -117,7 +119,7 @@ class Wording:
             return self.lower_first(text, force=True), False  # "Next, if the option works for you, confirm …"
         if first.split(" ")[0] in self.verbs:
             return "please " + self.lower_first(text, force=True), False
-        return text, True
+        return self.lower_first(text), True
 
     def client_forms(self, name: str) -> dict[str, str]:
         """``client_formal`` ("Ms. Whitfield", or the full name without a title) and ``client_first``."""
@@ -168,6 +170,16 @@ class Wording:
         if any("," in x for x in items):
             return "; ".join(items[:-1]) + f"; {word} " + items[-1] if len(items) > 2 else f"{items[0]}, {word} {items[1]}"
         return ", ".join(items[:-1]) + ("," if len(items) > 2 else "") + f" {word} " + items[-1]
+
+    def labelled(self, item: str) -> bool:
+        return _LABELLED.match(item) is not None and (not self.zh or len(_LABELLED.match(item).group(1)) <= 12)
+
+    def unlabel(self, item: str) -> str:
+        """"期初数据校验：1,420 个差异" → "期初数据校验显示，1,420 个差异" (Chinese); English keeps its label."""
+        m = _LABELLED.match(item)
+        if not m or not self.zh:
+            return item
+        return f"{m.group(1)}{self.t.locale['label_joiner']}{m.group(2)}"
 
     def statements(self, items: list[str]) -> str:
         """Whole statements (evidence, boundaries): "A；B" / "A. B" (each keeps its own capital)."""
@@ -222,6 +234,9 @@ class Wording:
 
     def _repeatable(self, clause: str) -> bool:
         if _FIGURE.search(clause) or re.search(r"ignore|instruction|prompt|system|忽略|指令|提示", clause, re.I):
+            return False
+        # a pronoun whose noun stayed in the client's message ("tell them this is on track") reads as a riddle
+        if re.search(r"\b(?:them|they|it|he|she|him|her)\b|他们|他們|她们|她們|它", clause, re.I):
             return False
         if self.zh:
             return 2 <= len(clause) <= 24
