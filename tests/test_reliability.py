@@ -343,7 +343,7 @@ def test_a_full_disk_in_batch_api_mode_is_a_message(tmp_path, examples, server, 
                                       "batch-api", "--poll-interval", "0.01", "--quiet"])
     assert result.exit_code == 3, result.output
     assert result.exception is None or isinstance(result.exception, SystemExit)
-    assert "resume" in result.output or "could not" in result.output
+    assert "could not " in result.output and "run the same command again to resume" in result.output
 
 
 def test_a_full_disk_under_eval_leaves_no_truncated_report(tmp_path, disk):

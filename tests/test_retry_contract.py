@@ -8,6 +8,7 @@ import time
 import pytest
 
 from pmcomm_llm import AuthenticationError, ConfigError, Drafter, DraftRetryError, OutputTruncatedError
+from pmcomm_llm.errors import ProviderError
 from pmcomm_llm.testing import Hang, Length, Malformed, Reply, Status
 from pmcomm_llm.testing.responders import offline_responder
 
@@ -53,8 +54,9 @@ def test_400_is_not_retried_and_says_what_to_try(server, openai_settings, exampl
 def test_sdk_retries_are_off_so_attempts_never_multiply(server, openai_settings, example):
     server.enqueue(*[Status(500)] * 10)
     settings = dict(openai_settings, max_retries=2)
-    with pytest.raises(Exception):
+    with pytest.raises(ProviderError) as info:
         Drafter(**settings).draft(example("cancel_project"))
+    assert info.value.status_code == 500
     assert len(_chat_requests(server)) == 3  # 1 + our 2 retries, no SDK retries on top
 
 
