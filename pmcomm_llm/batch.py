@@ -389,7 +389,9 @@ def render_markdown(record: dict[str, Any]) -> str:
         lines += ["> **To confirm before sending:**"] + [f"> - {n['message']}" for n in guard["notes"]] + [""]
     if draft.get("subject"):
         lines += [f"**Subject:** {draft['subject']}", ""]
-    lines += [draft["body"], "", f"*Next step:* {draft['next_step']}  ",
-              f"*Backend:* {meta['backend']} / {meta['model']} · prompt {meta['prompt_version']} · guard "
+    lines += [draft["body"], "", f"*Next step:* {draft['next_step']}  "]
+    if meta.get("dropped"):
+        lines += [f"*Left out to fit the length or the channel:* {', '.join(meta['dropped'])}  "]
+    lines += [f"*Backend:* {meta['backend']} / {meta['model']} · prompt {meta['prompt_version']} · guard "
               f"{'passed' if guard['passed'] else 'FLAGGED'}", ""]
     return "\n".join(lines)

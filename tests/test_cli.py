@@ -114,6 +114,9 @@ def test_markdown_output_is_readable(tmp_path, examples):
     assert result.exit_code == 0
     text = out.read_text(encoding="utf-8")
     assert text.count("\n## ") + text.startswith("## ") == len(examples) and "**Subject:**" in text
+    # a chat message leaves out the status lists, and the reader is told what was left out
+    section = text.split("## delay-kiosk-en")[1].split("\n## ")[0]
+    assert "*Left out to fit the length or the channel:* " in section and "facts.done/facts.remaining" in section
 
 
 def test_validate_reports_invalid_items(tmp_path, example):
