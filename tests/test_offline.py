@@ -326,3 +326,31 @@ def test_every_acknowledgement_and_every_chat_opening_reads_as_empathy(language)
     for sentence in sentences:
         text = sentence.format(**values)
         assert missing_empathy(Candidate(None, f"{text}\nnext line"), scenario).passed, text
+
+
+def test_facts_are_fitted_into_english_sentences_without_changing_what_they_say():
+    from pmcomm_llm.drafting.wording import Wording
+
+    data = _example("cancel-data-en")
+    data["client"]["company"] = "Riverton County"
+    w = Wording(load_offline("en"), parse_scenario(data))
+    assert w.verb_phrase("Full refund of the pilot fee") == "provide a full refund of the pilot fee"
+    assert w.verb_phrase("Export of all course content") == "provide an export of all course content"
+    assert w.verb_phrase("30 days of support") == "provide 30 days of support"
+    assert w.verb_phrase("Hand over all code") == "hand over all code"
+    assert w.lower_first("Riverton County keeps the licences", force=True).startswith("Riverton")
+    assert w.next_step("If the option works, confirm by Monday") == ("if the option works, confirm by Monday", False)
+    assert w.dates_in("on Thursday 29 April, then 2027-05-14") == "on Thursday, April 29, then May 14, 2027"
+
+
+def test_a_chinese_next_step_that_opens_with_its_time_gets_a_subject():
+    body = _draft(_example("cancel-locker-zh"))[1].body
+    assert "我们会在1月20日（周三）上午10点到贵司当面沟通交接清单。" in body
+
+
+def test_joining_a_question_with_another_sentence_keeps_the_question_last():
+    from pmcomm_llm.drafting.offline import _Composer
+
+    composer = _Composer(parse_scenario(_example("decline-consult-zh")), 400, 5)
+    assert composer._join("有两种做法：一是A；二是B，您看哪种合适？", "我们会为您安排：C。") == \
+        "我们会为您安排：C；有两种做法：一是A；二是B，您看哪种合适？"

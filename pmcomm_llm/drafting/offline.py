@@ -30,6 +30,7 @@ __all__ = ["OfflineDraft", "compose", "offline_content", "announce_offline", "si
 
 _announced = False
 _TERMINAL = re.compile(r"[。！？!?]+|\.(?=\s|$)")
+_ZH_TIME = r"(?:\d|[今明后後下本这這每]|周[一二三四五六日]|週[一二三四五六日]|星期)"
 _RANGE = re.compile(r"(?<![\d-])\d{1,3}\s*(?:to|-|–|~|～|至|到)\s*\d{1,3}(?![\d-])")
 
 
@@ -181,7 +182,8 @@ class _Composer:
             text = say("caveat", caveat=w.lower_first(w.clause(caveat)))
             lead.append(self._join(lead.pop(), text) if keep.merge >= 2 else text)
 
-        reason = say("reason", reason=w.lower_first(w.clause(s.facts.reason or "")))
+        reason = say("reason", reason=w.lower_first(w.clause(s.facts.reason or "")),
+                     Reason=w.clause(s.facts.reason or ""))
         why.append(reason)
         principles["transparency"] = reason
         wanted = min(keep.evidence, self._evidence_room(tone))
@@ -189,8 +191,10 @@ class _Composer:
             items = [w.clause(e) for _, e in self.evidence[:wanted]]
             labelled = w.labelled(items[0])
             # "期初数据校验：1,420 个差异" reads as "期初数据校验显示，1,420 个差异" on its own, with no lead-in of ours
-            why.append(say("evidence_plain" if labelled else "evidence", evidence=w.statements(
-                [w.unlabel(x) for x in items])))
+            items = [w.unlabel(x) for x in items]
+            if not labelled:  # after our lead-in "To give you the figures:", "The provider's…" reads "the provider's…"
+                items[0] = w.lower_first(items[0])
+            why.append(say("evidence_plain" if labelled else "evidence", evidence=w.statements(items)))
 
         f = s.facts
         if not self.im and keep.status and (f.done or f.remaining):
@@ -251,6 +255,8 @@ class _Composer:
         if f.next_step:
             step, noun = w.next_step(w.clause(f.next_step))
             path = "next_step_noun" if noun and t.has("next_step_noun") else "next_step"
+            if w.zh and t.has("next_step_timed") and re.match(_ZH_TIME, step):
+                path = "next_step_timed"  # "下一步，我们会在1月8日（周五）下午3点与…召开…": the sentence has a subject
             next_step = say(path, next_step=step)
         else:
             next_step = say("next_step_default")
@@ -288,6 +294,8 @@ class _Composer:
 
     def _join(self, first: str, second: str) -> str:
         """Two sentences as one: "…，给您添麻烦了；需要说明，…" / "…instead; we will also…"."""
+        if first.endswith(("？", "?")):  # a question stays last: "…we will also X; which do you prefer?"
+            first, second = second, first
         head = re.sub(r"[。.!！]+$", "", first)
         if self.w.zh:
             return f"{head}；{second}"

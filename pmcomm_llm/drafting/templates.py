@@ -34,7 +34,7 @@ _SLOTS: dict[str, tuple[tuple[str, ...], set[str]]] = {
     "news": (NEWS_KEYS, {"project", "the_project", "The_project", "request", "original_deadline", "new_deadline",
                          "confirm_by"}),
     "caveat": ((), {"caveat"}),
-    "reason": ((), {"reason"}),
+    "reason": ((), {"reason", "Reason"}),
     "evidence": ((), {"evidence"}),
     "evidence_plain": ((), {"evidence"}),
     "status.both": ((), {"done", "remaining"}),
@@ -52,12 +52,13 @@ _SLOTS: dict[str, tuple[tuple[str, ...], set[str]]] = {
     "acknowledge.default": (KINDS, {"client_company"}),
     "next_step": ((), {"next_step"}),
     "next_step_noun": ((), {"next_step"}),
+    "next_step_timed": ((), {"next_step"}),
     "next_step_default": ((), set()),
     "close": ((), set()),
     "signature": ((), {"sender_name", "sender_role_company"}),
     "role_company_sep": ((), set()),
 }
-_OPTIONAL_SLOTS = {"next_step_noun"}
+_OPTIONAL_SLOTS = {"next_step_noun", "next_step_timed"}
 
 
 def _fields(template: str) -> set[str]:

@@ -29,6 +29,9 @@ _OPEN, _SHUT = "\x1e", "\x1f"
 _WORD = re.compile(r"[A-Za-z][A-Za-z'\-]*")
 _END = re.compile(r"[\s。.！!；;，,：:]+$")
 _FIGURE = re.compile(r"[0-9０-９]|[零一二两兩三四五六七八九十百千万萬亿億半]\s*(?:个|個|天|周|週|月|年|倍|成|%|百分)")
+_DETERMINERS = {"a", "an", "the", "our", "your", "their", "its", "this", "that", "these", "those", "all", "both",
+                "each", "every", "any", "some", "no", "one", "two", "three", "four", "five", "free", "up",
+                "more", "extra", "additional", "further", "priority", "on-site", "onsite", "remote"}
 _SENTENCE_STARTERS = {"the", "a", "an", "this", "that", "these", "those", "our", "its", "there", "it", "each",
                       "every", "all", "both", "no", "some", "one", "two", "three", "four", "five", "six", "seven",
                       "eight", "nine", "ten", "with", "without", "after", "before", "since", "because", "integrating",
@@ -51,6 +54,10 @@ class Wording:
         # are names, which keep their capital.
         self._lower = {w for w in _WORD.findall(text) if w.islower()}
         self._proper = {m.group(0) for m in re.finditer(r"(?<=[a-z,;] )[A-Z][a-z]+", text)}
+        # and the names the scenario gives: its people, companies and project ("Riverton online permits")
+        named = [scenario.project, scenario.client.name, scenario.client.company or "", scenario.sender.name,
+                 scenario.sender.company or ""]
+        self._proper |= {w for name in named for w in _WORD.findall(name) if w[:1].isupper()}
 
     # -- dates ---------------------------------------------------------------------------------------------
 
@@ -106,7 +113,14 @@ class Wording:
             return re.sub(r"^(?:我们|我們|我方)(?:会|會|将|將|可以)?", "", text) or text
         if self.first_word(text).split(" ")[0] in self.verbs:
             return self.lower_first(text, force=True)
-        return f"{self.t.locale['noun_verb']} {self.lower_first(text)}"
+        noun = self.lower_first(text, force=True)
+        first = self.first_word(noun)
+        # "Full refund of the fee" → "provide a full refund of the fee"; "30 days of support", "weekly reports"
+        # and names need no article
+        if (noun[:1].islower() and first not in _DETERMINERS and not first.endswith("s")
+                and not noun[:1].isdigit()):
+            noun = ("an " if noun[:1] in "aeiou" else "a ") + noun
+        return f"{self.t.locale['noun_verb']} {noun}"
 
     def next_step(self, text: str) -> tuple[str, bool]:
         """The next step fitted after "Next,"; the flag says it is a noun phrase (a meeting, not an action)."""
