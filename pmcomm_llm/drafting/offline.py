@@ -75,6 +75,15 @@ class _Keep:
     """Chat only: 1 joins the offers into one sentence, 2 also joins a caveat to the news."""
 
 
+@dataclass(frozen=True, slots=True)
+class _Pass:
+    """One attempt at the draft: its tone, whether to take the shortest sentences, and what it keeps."""
+
+    tone: str
+    shortest: bool
+    keep: _Keep
+
+
 # What is given up first when a draft is too long: (what, the field path it drops, how).
 _REDUCTIONS: list[tuple[str, str]] = [
     ("milestones", "facts.milestones"),
@@ -89,7 +98,8 @@ _REDUCTIONS: list[tuple[str, str]] = [
 
 
 class _Composer:
-    def __init__(self, scenario: Scenario, limit: int, max_sentences: int | None) -> None:
+    def __init__(self, scenario: Scenario, limit: int, max_sentences: int | None, *,
+                 echo_client: bool = True) -> None:
         assert scenario.language is not None
         self.s = scenario
         self.t: OfflineTemplates = load_offline(scenario.language)
@@ -100,6 +110,7 @@ class _Composer:
         self.max_sentences = max_sentences
         self.kind = scenario.kind.value
         self.caveats, self.evidence = self._split_evidence()
+        self.concern = self.w.concern(scenario.client_message) if echo_client else None
         # A chat message counts sentences too: it joins sentences before it drops a boundary, and it keeps the
         # client's own worry longest.
         self.reductions = _REDUCTIONS if not self.im else [
@@ -158,35 +169,55 @@ class _Composer:
     # -- composition ---------------------------------------------------------------------------------------
 
     def build(self, tone: str, shortest: bool, keep: _Keep) -> tuple[DraftContent, int]:
-        s, w, t = self.s, self.w, self.t
-        channel = s.channel
-        seed = self.seed
-
-        def say(path: str, *keys: str, **values: str) -> str:
-            if shortest:  # the variant that comes out shortest with this scenario's facts
-                return min((w.render(v, **values) for v in t.variants(path, *keys, channel, tone)), key=len)
-            return w.render(t.pick(path, *keys, channel, tone, seed=seed), **values)
-
+        """One draft with these choices; returns it and (for a chat message) its sentence count."""
+        p = _Pass(tone, shortest, keep)
         v = self._values()
         principles: dict[str, str] = {}
-        lead: list[str] = []
-        why: list[str] = []
-        status: list[str] = []
-        offer: list[str] = []
-        close_in: list[str] = []
+        lead = self._lead(p, v, principles)
+        why = self._why(p, principles)
+        status = self._status(p)
+        offer = self._offers(p, principles)
+        ack = self._acknowledgement(p, v)
+        principles["win_win"] = ack or lead[0]
+        next_step = self._next_step(p)
+        body, sentences = self._assemble(p, v, lead, why, status, offer, [x for x in (ack, next_step) if x])
+        alternatives = [o for o in self.s.offers if o.type == "alternative"]
+        remedies = [o for o in self.s.offers if o.type != "alternative"]
+        content = DraftContent(
+            subject=None if self.im else self._say(p, "subject", self.kind, **v),
+            body=body,
+            alternatives=[Alternative(offer_id=o.id, text=o.text) for o in alternatives or remedies],
+            commitments=[o.text for o in remedies],
+            next_step=self.s.facts.next_step or next_step,
+            principles=[PrincipleSentence(principle=k, sentence=x) for k, x in principles.items()],  # type: ignore[arg-type]
+        )
+        return content, sentences
 
-        news = say("news", self._news_key(), **v)
-        lead.append(news)
+    def _say(self, p: _Pass, path: str, *keys: str, **values: str) -> str:
+        """The slot's sentence for this pass: the seeded variant, or the one that comes out shortest."""
+        t, w = self.t, self.w
+        if p.shortest:
+            return min((w.render(x, **values) for x in t.variants(path, *keys, self.s.channel, p.tone)), key=len)
+        return w.render(t.pick(path, *keys, self.s.channel, p.tone, seed=self.seed), **values)
+
+    def _lead(self, p: _Pass, v: dict[str, str], principles: dict[str, str]) -> list[str]:
+        """The news, then any caveat the new date rests on."""
+        w = self.w
+        news = self._say(p, "news", self._news_key(), **v)
         principles["tone"] = news
+        lead = [news]
         for caveat in self.caveats:
-            text = say("caveat", caveat=w.lower_first(w.clause(caveat)))
-            lead.append(self._join(lead.pop(), text) if keep.merge >= 2 else text)
+            text = self._say(p, "caveat", caveat=w.lower_first(w.clause(caveat)))
+            lead.append(self._join(lead.pop(), text) if p.keep.merge >= 2 else text)
+        return lead
 
-        reason = say("reason", reason=w.lower_first(w.clause(s.facts.reason or "")),
-                     Reason=w.clause(s.facts.reason or ""))
-        why.append(reason)
+    def _why(self, p: _Pass, principles: dict[str, str]) -> list[str]:
+        """The reason, and the strongest evidence woven in after it."""
+        w, reason_text = self.w, self.w.clause(self.s.facts.reason or "")
+        reason = self._say(p, "reason", reason=w.lower_first(reason_text), Reason=reason_text)
         principles["transparency"] = reason
-        wanted = min(keep.evidence, self._evidence_room(tone))
+        why = [reason]
+        wanted = min(p.keep.evidence, self._evidence_room(p.tone))
         if wanted and self.evidence:
             items = [w.clause(e) for _, e in self.evidence[:wanted]]
             labelled = w.labelled(items[0])
@@ -194,99 +225,102 @@ class _Composer:
             items = [w.unlabel(x) for x in items]
             if not labelled:  # after our lead-in "To give you the figures:", "The provider's…" reads "the provider's…"
                 items[0] = w.lower_first(items[0])
-            why.append(say("evidence_plain" if labelled else "evidence", evidence=w.statements(items)))
+            why.append(self._say(p, "evidence_plain" if labelled else "evidence", evidence=w.statements(items)))
+        return why
 
-        f = s.facts
-        if not self.im and keep.status and (f.done or f.remaining):
+    def _status(self, p: _Pass) -> list[str]:
+        """What is done and what remains, and the revised milestones (an email's, not a chat message's)."""
+        f, w, t = self.s.facts, self.w, self.t
+        out: list[str] = []
+        if not self.im and p.keep.status and (f.done or f.remaining):
             # list items inside a sentence lose the capital only a line start gave them (names keep theirs)
-            done = ("，" if w.zh else "; ").join(w.lower_first(w.clause(x), force=True) for x in f.done)
-            remaining = w.nouns([w.lower_first(w.clause(x), force=True) for x in f.remaining])
+            values = {}
+            if f.done:
+                values["done"] = ("，" if w.zh else "; ").join(w.lower_first(w.clause(x), force=True) for x in f.done)
+            if f.remaining:
+                values["remaining"] = w.nouns([w.lower_first(w.clause(x), force=True) for x in f.remaining])
             which = "both" if f.done and f.remaining else ("done" if f.done else "remaining")
-            status.append(say(f"status.{which}", **({"done": done} if f.done else {}),
-                              **({"remaining": remaining} if f.remaining else {})))
-        if not self.im and keep.milestones and f.milestones and tone != "concise":
-            items = [t.locale["milestone"].format(name=w.lower_first(w.clause(m.name), force=True), date=w.date(m.date))
-                     for m in f.milestones]
+            out.append(self._say(p, f"status.{which}", **values))
+        if not self.im and p.keep.milestones and f.milestones and p.tone != "concise":
+            items = [t.locale["milestone"].format(name=w.lower_first(w.clause(m.name), force=True),
+                                                  date=w.date(m.date)) for m in f.milestones]
             sep = t.locale["clause_sep"] if any(c in m.name for m in f.milestones for c in "，,：:") else (
                 t.locale["milestone_sep"])
             joined = sep.join(items) if w.zh else w.join(items, t.locale["and_word"])
-            status.append(say("milestones", milestones=joined))
+            out.append(self._say(p, "milestones", milestones=joined))
+        return out
 
+    def _offers(self, p: _Pass, principles: dict[str, str]) -> list[str]:
+        """The options by how many there are and whether they combine; remedies as what we will do; the
+        boundaries as a sentence."""
+        s, w, loc = self.s, self.w, self.t.locale
         alternatives = [o for o in s.offers if o.type == "alternative"]
         remedies = [o for o in s.offers if o.type != "alternative"]
+        out: list[str] = []
         if alternatives:
             phrases = [w.verb_phrase(w.clause(o.text)) for o in alternatives]
             if len(phrases) == 1:
-                text = say("options.one", option=phrases[0])
+                text = self._say(p, "options.one", option=phrases[0])
             elif s.offers_combine:
-                text = say("options.plan", options=w.join(phrases, t.locale["and_word"]))
+                text = self._say(p, "options.plan", options=w.join(phrases, loc["and_word"]))
             else:
-                counts = t.locale["counts"]
+                counts = loc["counts"]
                 count = counts[len(phrases)] if len(phrases) < len(counts) else str(len(phrases))
-                text = say("options.choice", options=w.enumerate(phrases, t.locale["or_word"]), count=count,
-                           Count=count[:1].upper() + count[1:])
-            offer.append(text)
+                text = self._say(p, "options.choice", options=w.enumerate(phrases, loc["or_word"]), count=count,
+                                 Count=count[:1].upper() + count[1:])
+            out.append(text)
             principles["alternatives"] = text
         if remedies:
-            text = say("remedies" if alternatives else "remedies_alone", remedies=w.join([w.verb_phrase(w.clause(o.text)) for o in remedies],
-                                                   t.locale["and_word"]))
-            if offer and keep.merge >= 1:
-                text = self._join(offer.pop(), text)
+            joined = w.join([w.verb_phrase(w.clause(o.text)) for o in remedies], loc["and_word"])
+            text = self._say(p, "remedies" if alternatives else "remedies_alone", remedies=joined)
+            if out and p.keep.merge >= 1:
+                text = self._join(out.pop(), text)
                 principles["alternatives"] = text
-            offer.append(text)
+            out.append(text)
             principles.setdefault("alternatives", text)
-        if s.boundaries and keep.boundaries:
-            items = [w.clause(b) for b in s.boundaries[:keep.boundaries]]
-            text = say("boundaries", boundaries=w.statements(items))
-            offer.append(text)
+        if s.boundaries and p.keep.boundaries:
+            text = self._say(p, "boundaries", boundaries=w.statements(
+                [w.clause(b) for b in s.boundaries[:p.keep.boundaries]]))
+            out.append(text)
             principles["boundaries"] = text
+        return out
 
-        concern = w.concern(s.client_message) if keep.concern else None
+    def _acknowledgement(self, p: _Pass, v: dict[str, str]) -> str:
+        """What the client said they want or fear, acknowledged; else the kind's own acknowledgement (a chat
+        message has it in its opening sentence already)."""
+        concern = self.concern if p.keep.concern else None
         if concern:
-            ack = say(f"acknowledge.{concern[0]}", concern=concern[1])
-        elif not self.im:
-            ack = say("acknowledge.default", self.kind, client_company=v["client_company"])
-        else:
-            ack = ""
-        if ack:
-            close_in.append(ack)
-        principles["win_win"] = ack or news
-
-        if f.next_step:
-            step, noun = w.next_step(w.clause(f.next_step))
-            path = "next_step_noun" if noun and t.has("next_step_noun") else "next_step"
-            if w.zh and t.has("next_step_timed") and re.match(_ZH_TIME, step):
-                path = "next_step_timed"  # "下一步，我们会在1月8日（周五）下午3点与…召开…": the sentence has a subject
-            next_step = say(path, next_step=step)
-        else:
-            next_step = say("next_step_default")
-        close_in.append(next_step)
-
-        greeting = say("greeting", **v)
-        sep = t.locale["word_sep"]
+            return self._say(p, f"acknowledge.{concern[0]}", concern=concern[1])
         if self.im:
-            middle = why + offer + ([ack] if ack else [])
-            body = "\n".join(x for x in (greeting, sep.join(lead + middle), sep.join([next_step, say("close")])) if x)
-            sentences = sum(count_sentences(x) for x in lead + middle + [next_step])
-        else:
-            sender = s.sender
-            role = t.pick("role_company_sep", seed=seed).join(x for x in (sender.role, sender.company) if x)
-            signature = w.render(t.pick("signature", seed=seed), sender_name=sender.name,
-                                 sender_role_company=role).rstrip()
-            paragraphs = [greeting] + [sep.join(p) for p in (lead, why, status, offer, close_in) if p]
-            body = "\n\n".join(paragraphs) + "\n\n" + say("close") + t.locale["close_gap"] + signature
-            sentences = 0
-        subject = None if self.im else say("subject", self.kind, **v)
-        options = alternatives or remedies
-        content = DraftContent(
-            subject=subject,
-            body=body,
-            alternatives=[Alternative(offer_id=o.id, text=o.text) for o in options],
-            commitments=[o.text for o in remedies],
-            next_step=f.next_step or next_step,
-            principles=[PrincipleSentence(principle=k, sentence=x) for k, x in principles.items()],  # type: ignore[arg-type]
-        )
-        return content, sentences
+            return ""
+        return self._say(p, "acknowledge.default", self.kind, client_company=v["client_company"])
+
+    def _next_step(self, p: _Pass) -> str:
+        w, t, step_text = self.w, self.t, self.s.facts.next_step
+        if not step_text:
+            return self._say(p, "next_step_default")
+        step, noun = w.next_step(w.clause(step_text))
+        path = "next_step_noun" if noun and t.has("next_step_noun") else "next_step"
+        if w.zh and t.has("next_step_timed") and re.match(_ZH_TIME, step):
+            path = "next_step_timed"  # "下一步，我们会在1月8日（周五）下午3点与…召开…": the sentence has a subject
+        return self._say(p, path, next_step=step)
+
+    def _assemble(self, p: _Pass, v: dict[str, str], lead: list[str], why: list[str], status: list[str],
+                  offer: list[str], closing: list[str]) -> tuple[str, int]:
+        """An email in paragraphs with a sign-off and signature; a chat message in at most three lines."""
+        t, w, sep = self.t, self.w, self.t.locale["word_sep"]
+        greeting = self._say(p, "greeting", **v)
+        if self.im:
+            ack, next_step = closing[:-1], closing[-1]
+            middle = why + offer + ack
+            body = "\n".join([greeting, sep.join(lead + middle), sep.join([next_step, self._say(p, "close")])])
+            return body, sum(count_sentences(x) for x in lead + middle + [next_step])
+        sender = self.s.sender
+        role = t.pick("role_company_sep", seed=self.seed).join(x for x in (sender.role, sender.company) if x)
+        signature = w.render(t.pick("signature", seed=self.seed), sender_name=sender.name,
+                             sender_role_company=role).rstrip()
+        paragraphs = [greeting] + [sep.join(x) for x in (lead, why, status, offer, closing) if x]
+        return "\n\n".join(paragraphs) + "\n\n" + self._say(p, "close") + t.locale["close_gap"] + signature, 0
 
     def _evidence_room(self, tone: str) -> int:
         """How many pieces of evidence a message carries: a chat one, a concise email two, an email three."""
@@ -357,7 +391,7 @@ class _Composer:
             return keep.boundaries > int(n) and len(s.boundaries) > int(n)
         if what == "merge":
             return keep.merge < int(n) and (bool(self.caveats) if n == "2" else bool(s.offers))
-        return keep.concern and self.w.concern(s.client_message) is not None
+        return keep.concern and self.concern is not None
 
     @staticmethod
     def _apply(step: str, keep: _Keep) -> None:
@@ -372,14 +406,12 @@ def compose(scenario: Scenario, limit: int, max_sentences: int | None = None) ->
     """The offline draft of ``scenario`` within ``limit`` characters (and, for an IM, ``max_sentences``)."""
     composer = _Composer(scenario, limit, max_sentences)
     draft = composer.compose(scenario.tone)
-    if "client_message" not in draft.dropped and composer.w.concern(scenario.client_message):
+    if "client_message" not in draft.dropped and composer.concern:
         # The client's words are untrusted: if echoing them trips the guard, acknowledge without them.
         from pmcomm_llm.guard import check_draft
 
         if not check_draft(draft.content, scenario).passed:
-            keep_out = _Composer(scenario, limit, max_sentences)
-            keep_out.w.concern = lambda message: None  # type: ignore[method-assign]
-            draft = keep_out.compose(scenario.tone)
+            draft = _Composer(scenario, limit, max_sentences, echo_client=False).compose(scenario.tone)
             draft.dropped.append("client_message")
     return draft
 
