@@ -30,6 +30,7 @@ __all__ = ["OfflineDraft", "compose", "offline_content", "announce_offline", "si
 
 _announced = False
 _TERMINAL = re.compile(r"[。！？!?]+|\.(?=\s|$)")
+_ZH_DONE = r"完成|已|上线|上線|通过|通過|交付|结束|結束|完毕|完畢|就绪|就緒"
 _ZH_TIME = r"(?:\d|[今明后後下本这這每]|周[一二三四五六日]|週[一二三四五六日]|星期)"
 _RANGE = re.compile(r"(?<![\d-])\d{1,3}\s*(?:to|-|–|~|～|至|到)\s*\d{1,3}(?![\d-])")
 
@@ -158,7 +159,7 @@ class _Composer:
                 inner = request.replace("“", "‘").replace("”", "’") if "“" in loc["request_named"] else (
                     request.replace("「", "『").replace("」", "』"))
                 v["request"] = loc["request_named"].format(request=inner)
-            elif w.first_word(request).split(" ")[0] in w.verbs:
+            elif w.starts_with_verb(request):
                 v["request"] = loc["request_verb"].format(request=w.lower_first(request, force=True))
             else:
                 v["request"] = loc["request_noun"].format(request=w.lower_first(request))
@@ -237,6 +238,9 @@ class _Composer:
             values = {}
             if f.done:
                 values["done"] = ("，" if w.zh else "; ").join(w.lower_first(w.clause(x), force=True) for x in f.done)
+                if w.zh and not all(re.search(_ZH_DONE, x) for x in f.done):
+                    # deliverables, not sentences: "目前已完成需求规格说明书、数据模型设计"
+                    values["done"] = self.t.locale["done_nouns"].format(done=w.nouns([w.clause(x) for x in f.done]))
             if f.remaining:
                 values["remaining"] = w.nouns([w.lower_first(w.clause(x), force=True) for x in f.remaining])
             which = "both" if f.done and f.remaining else ("done" if f.done else "remaining")

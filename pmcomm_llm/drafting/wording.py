@@ -29,13 +29,18 @@ _OPEN, _SHUT = "\x1e", "\x1f"
 _WORD = re.compile(r"[A-Za-z][A-Za-z'\-]*")
 _END = re.compile(r"[\s。.！!；;，,：:]+$")
 _FIGURE = re.compile(r"[0-9０-９]|[零一二两兩三四五六七八九十百千万萬亿億半]\s*(?:个|個|天|周|週|月|年|倍|成|%|百分)")
+_LEADING_PHRASE = re.compile(r"^(?:at|on|by|from|after|before|in|during|once|when|until|for)\b[^,]{0,40},\s*",
+                             re.I)
+_FINITE = re.compile(r"\b(?:will|would|can|could|shall|is|are|was|were)\b\s+\w+")
 _DETERMINERS = {"a", "an", "the", "our", "your", "their", "its", "this", "that", "these", "those", "all", "both",
                 "each", "every", "any", "some", "no", "one", "two", "three", "four", "five", "free", "up",
                 "more", "extra", "additional", "further", "priority", "on-site", "onsite", "remote"}
 _SENTENCE_STARTERS = {"the", "a", "an", "this", "that", "these", "those", "our", "its", "there", "it", "each",
                       "every", "all", "both", "no", "some", "one", "two", "three", "four", "five", "six", "seven",
                       "eight", "nine", "ten", "with", "without", "after", "before", "since", "because", "integrating",
-                      "adding", "building", "moving", "download", "downloads", "forecast", "estimate", "remaining"}
+                      "adding", "building", "moving", "download", "downloads", "forecast", "estimate", "remaining",
+                      "about", "around", "over", "under", "only", "most", "many", "several", "nearly", "almost",
+                      "roughly", "approximately", "more", "less", "fewer", "half", "none", "every", "each"}
 
 
 class Wording:
@@ -106,14 +111,26 @@ class Wording:
         m = re.match(r"[A-Za-z']+(?: will)?", text)
         return m.group(0).lower() if m else ""
 
+    def starts_with_verb(self, text: str) -> bool:
+        """"Build the pages…" does; "Export of all content…" (a noun before "of") does not."""
+        words = text.split()
+        return bool(words) and words[0].lower().strip(",") in self.verbs and (len(words) < 2 or words[1] != "of")
+
     def verb_phrase(self, text: str) -> str:
         """An offer as what follows "we can": "Build the pages…" → "build the pages…", "30 days of support" →
         "provide 30 days of support". In Chinese a leading 我们 goes: our sentence already says who."""
         if self.zh:
             return re.sub(r"^(?:我们|我們|我方)(?:会|會|将|將|可以)?", "", text) or text
-        if self.first_word(text).split(" ")[0] in self.verbs:
+        if self.starts_with_verb(text):
             return self.lower_first(text, force=True)
+        lead = _LEADING_PHRASE.match(text)
+        if lead and self.starts_with_verb(text[lead.end():]):
+            return self.lower_first(text, force=True)  # "At go-live, show a link…" is already a verb phrase
+        if _FINITE.search(text):  # "The 200 priority tapes will be delivered on time" is a whole statement
+            return f"{self.t.locale['clause_verb']} {self.lower_first(text)}"
         noun = self.lower_first(text, force=True)
+        if self.first_word(noun) == "no":  # "No charge for baking" → "make sure there is no charge for baking"
+            return f"{self.t.locale['clause_verb']} there is {noun}"
         first = self.first_word(noun)
         # "Full refund of the fee" → "provide a full refund of the fee"; "30 days of support", "weekly reports"
         # and names need no article
@@ -131,7 +148,7 @@ class Wording:
             return (text if text.startswith("I") else self.lower_first(text, force=True)), False
         if first.split(" ")[0] in {"if", "when", "once", "after", "before", "as", "on", "by", "until", "from"}:
             return self.lower_first(text, force=True), False  # "Next, if the option works for you, confirm …"
-        if first.split(" ")[0] in self.verbs:
+        if self.starts_with_verb(text):
             return "please " + self.lower_first(text, force=True), False
         return self.lower_first(text), True
 
@@ -219,7 +236,7 @@ class Wording:
                   for k, v in values.items()}
         marked = {k: f"{_OPEN}{v}{_SHUT}" if isinstance(v, str) else v for k, v in values.items()}
         out = template.format(**marked)
-        out = re.sub(f"(?<=[{_CJK}]){_OPEN}(?=[A-Za-z])", " ", out)
+        out = re.sub(f"(?<=[{_CJK}]){_OPEN}(?=[A-Za-z]|\\d+ )", " ", out)  # "确认 ERP", "在 5 月 21 日" (as you spaced it)
         out = re.sub(f"(?<=[A-Za-z]){_SHUT}(?=[{_CJK}])", " ", out)
         return out.replace(_OPEN, "").replace(_SHUT, "")
 
