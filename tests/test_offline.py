@@ -88,8 +88,9 @@ def test_every_example_in_every_channel_and_tone_passes_the_rubric(example_id, c
     if scenario.kind == "delay_notice":
         key = "new_deadline" if "new_deadline" in f.dates else "confirm_by"
         d = f.dates[key]
-        assert (f"{d.year}年{d.month}月{d.day}日" if scenario.language != "en" else f"{d.strftime('%B')} {d.day}, "
-                f"{d.year}") in lead, lead
+        forms = [f"{d.year}年{d.month}月{d.day}日", f"{d.strftime('%B')} {d.day}, {d.year}",
+                 f"{d.day} {d.strftime('%B')} {d.year}"]
+        assert any(form in lead for form in forms), lead
     else:
         request_end = (f.request or "").rstrip("。. ")[-8:].lower()
         if scenario.kind != "decline_request":
@@ -345,7 +346,7 @@ def test_facts_are_fitted_into_english_sentences_without_changing_what_they_say(
 
 def test_a_chinese_next_step_that_opens_with_its_time_gets_a_subject():
     body = _draft(_example("cancel-locker-zh"))[1].body
-    assert "我们会在1月20日（周三）上午10点到贵司当面沟通交接清单。" in body
+    assert re.search("下一步，我们(?:会|计划)在1月20日（周三）上午10点到贵司当面沟通交接清单。", body), body
 
 
 def test_joining_a_question_with_another_sentence_keeps_the_question_last():
@@ -354,3 +355,10 @@ def test_joining_a_question_with_another_sentence_keeps_the_question_last():
     composer = _Composer(parse_scenario(_example("decline-consult-zh")), 400, 5)
     assert composer._join("有两种做法：一是A；二是B，您看哪种合适？", "我们会为您安排：C。") == \
         "我们会为您安排：C；有两种做法：一是A；二是B，您看哪种合适？"
+
+
+def test_english_dates_follow_the_order_the_scenario_writes_them_in():
+    british = _draft(_example("delay-kiosk-en"))[1].body  # "can't start on 18 January as planned"
+    assert "15 January 2027" in british and "January 15" not in british
+    american = _draft(_example("cancel-data-en"))[1].body  # the brief gives no day-first date
+    assert "January 29, 2027" in american and "29 January" not in american

@@ -73,7 +73,8 @@ class _Keep:
     boundaries: int = 99
     concern: bool = True
     merge: int = 0
-    """Chat only: 1 joins the offers into one sentence, 2 also joins a caveat to the news."""
+    """Chat only: 1 joins the offers into one sentence, 2 also joins a caveat to the news, 3 also joins the
+    strongest evidence to the reason."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,7 +117,7 @@ class _Composer:
         # client's own worry longest.
         self.reductions = _REDUCTIONS if not self.im else [
             ("evidence:1", "facts.evidence[1:]"), ("boundaries:1", "boundaries[1:]"),
-            ("evidence:0", "facts.evidence[0]"), ("merge:1", ""), ("merge:2", ""),
+            ("merge:1", ""), ("merge:2", ""), ("merge:3", ""), ("evidence:0", "facts.evidence[0]"),
             ("boundaries:0", "boundaries[0]"), ("concern", "client_message")]
 
     # -- facts ---------------------------------------------------------------------------------------------
@@ -205,6 +206,9 @@ class _Composer:
         """The news, then any caveat the new date rests on."""
         w = self.w
         news = self._say(p, "news", self._news_key(), **v)
+        if p.shortest and self.im and self.s.kind is Kind.decline_request:
+            # only to fit: a chat decline may refer to the request instead of restating it
+            news = min([news, *(w.render(x) for x in self.t.variants("news_brief", "im", p.tone))], key=len)
         principles["tone"] = news
         lead = [news]
         for caveat in self.caveats:
@@ -226,7 +230,11 @@ class _Composer:
             items = [w.unlabel(x) for x in items]
             if not labelled:  # after our lead-in "To give you the figures:", "The provider's…" reads "the provider's…"
                 items[0] = w.lower_first(items[0])
-            why.append(self._say(p, "evidence_plain" if labelled else "evidence", evidence=w.statements(items)))
+            text = self._say(p, "evidence_plain" if labelled else "evidence", evidence=w.statements(items))
+            # a chat message short of sentences keeps its strongest figure inside the reason's sentence
+            why = [self._join(reason, text)] if p.keep.merge >= 3 else why + [text]
+            if p.keep.merge >= 3:
+                principles["transparency"] = why[0]
         return why
 
     def _status(self, p: _Pass) -> list[str]:
@@ -275,7 +283,9 @@ class _Composer:
             out.append(text)
             principles["alternatives"] = text
         if remedies:
-            joined = w.join([w.verb_phrase(w.clause(o.text)) for o in remedies], loc["and_word"])
+            # Chinese states a remedy as written ("我们先协助准备…", "驻场支持从 2 周延长到 3 周"): no lead-in of ours
+            joined = w.join([w.clause(o.text) if w.zh else w.verb_phrase(w.clause(o.text)) for o in remedies],
+                            loc["and_word"])
             text = self._say(p, "remedies" if alternatives else "remedies_alone", remedies=joined)
             if out and p.keep.merge >= 1:
                 text = self._join(out.pop(), text)
@@ -304,8 +314,10 @@ class _Composer:
         if not step_text:
             return self._say(p, "next_step_default")
         step, noun = w.next_step(w.clause(step_text))
+        if w.zh and self.s.client.name in step:  # "把结果发给王经理" is written to 王经理: "发给您"
+            step = step.replace(self.s.client.name, "您")
         path = "next_step_noun" if noun and t.has("next_step_noun") else "next_step"
-        if w.zh and t.has("next_step_timed") and re.match(_ZH_TIME, step):
+        if w.zh and t.has("next_step_timed") and re.match(_ZH_TIME, step) and "在" not in step[:16]:
             path = "next_step_timed"  # "下一步，我们会在1月8日（周五）下午3点与…召开…": the sentence has a subject
         return self._say(p, path, next_step=step)
 
@@ -394,6 +406,8 @@ class _Composer:
         if what == "boundaries":
             return keep.boundaries > int(n) and len(s.boundaries) > int(n)
         if what == "merge":
+            if n == "3":
+                return keep.merge < 3 and bool(self.evidence) and keep.evidence > 0
             return keep.merge < int(n) and (bool(self.caveats) if n == "2" else bool(s.offers))
         return keep.concern and self.concern is not None
 

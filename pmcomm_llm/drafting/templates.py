@@ -33,6 +33,7 @@ _SLOTS: dict[str, tuple[tuple[str, ...], set[str]]] = {
     "greeting": ((), {"client_name", "client_formal", "client_first"}),
     "news": (NEWS_KEYS, {"project", "the_project", "The_project", "request", "original_deadline", "new_deadline",
                          "confirm_by"}),
+    "news_brief": ((), set()),
     "caveat": ((), {"caveat"}),
     "reason": ((), {"reason", "Reason"}),
     "evidence": ((), {"evidence"}),

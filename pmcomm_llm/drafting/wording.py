@@ -23,6 +23,7 @@ _WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday",
 _WEEKDAY_DATE = re.compile(r"(?<!the )\b((?:Mon|Tues|Wednes|Thurs|Fri|Satur|Sun)day) (?=(?:" + "|".join(_MONTHS) + r") \d)")
 _DAY_MONTH = re.compile(r"\b(\d{1,2})(?:st|nd|rd|th)? (" + "|".join(_MONTHS) + r")(?: (\d{4}))?\b")
 _LABELLED = re.compile(r"^([^：:，,。.;；\n]{2,40})[：:]\s*(\S.*)$", re.S)
+_MONTH_DAY = re.compile(r"\b(" + "|".join(_MONTHS) + r") (\d{1,2})(?:st|nd|rd|th)?(?:, (\d{4}))?\b")
 _ISO = re.compile(r"(?<![\d-])(\d{4})-(\d{2})-(\d{2})(?![\d-])")
 _CJK = "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
 _OPEN, _SHUT = "\x1e", "\x1f"
@@ -58,6 +59,10 @@ class Wording:
         # Words the scenario writes in lower case somewhere are common words; those capitalised mid-sentence
         # are names, which keep their capital.
         self._lower = {w for w in _WORD.findall(text) if w.islower()}
+        # One date format per message; English follows the order the scenario itself writes ("14 May" in a
+        # British brief, "May 14" in an American one), month first when it says nothing
+        self.day_first = (not self.zh and "date_format_day_first" in loc
+                          and len(_DAY_MONTH.findall(text)) > len(_MONTH_DAY.findall(text)))
         self._proper = {m.group(0) for m in re.finditer(r"(?<=[a-z,;] )[A-Z][a-z]+", text)}
         # and the names the scenario gives: its people, companies and project ("Riverton online permits")
         named = [scenario.project, scenario.client.name, scenario.client.company or "", scenario.sender.name,
@@ -67,8 +72,8 @@ class Wording:
     # -- dates ---------------------------------------------------------------------------------------------
 
     def date(self, d: dt.date) -> str:
-        return self.t.locale["date_format"].format(year=d.year, month=d.month, day=d.day,
-                                                   month_name=_MONTHS[d.month - 1])
+        form = self.t.locale["date_format_day_first" if self.day_first else "date_format"]
+        return form.format(year=d.year, month=d.month, day=d.day, month_name=_MONTHS[d.month - 1])
 
     def dates_in(self, text: str) -> str:
         """ISO dates in a fact, written in the language's one date format ("Friday, January 15, 2027")."""
@@ -78,6 +83,9 @@ class Wording:
             except ValueError:
                 return m.group(0)
         out = _ISO.sub(one, text)
+        if self.day_first:  # "May 14, 2027" → "14 May 2027"
+            return _MONTH_DAY.sub(lambda m: f"{int(m.group(2))} {m.group(1)}" + (f" {m.group(3)}" if m.group(3) else ""),
+                                  out)
         if not self.zh:
             # "29 April" / "6 April 2027" → "April 29" / "April 6, 2027": the one English order
             out = _DAY_MONTH.sub(lambda m: f"{m.group(2)} {int(m.group(1))}" + (f", {m.group(3)}" if m.group(3) else ""),
