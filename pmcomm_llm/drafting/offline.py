@@ -293,8 +293,9 @@ class _Composer:
             out.append(text)
             principles.setdefault("alternatives", text)
         if s.boundaries and p.keep.boundaries:
-            text = self._say(p, "boundaries", boundaries=w.statements(
-                [w.clause(b) for b in s.boundaries[:p.keep.boundaries]]))
+            items = [w.clause(b) for b in s.boundaries[:p.keep.boundaries]]
+            items[0] = w.lower_first(items[0])  # after "For clarity on scope:", "Payments are…" reads "payments are…"
+            text = self._say(p, "boundaries", boundaries=w.statements(items))
             out.append(text)
             principles["boundaries"] = text
         return out
