@@ -362,3 +362,16 @@ def test_english_dates_follow_the_order_the_scenario_writes_them_in():
     assert "15 January 2027" in british and "January 15" not in british
     american = _draft(_example("cancel-data-en"))[1].body  # the brief gives no day-first date
     assert "January 29, 2027" in american and "29 January" not in american
+
+
+def test_chinese_remedies_have_a_subject_and_a_labelled_date_reads_as_a_value():
+    from pmcomm_llm.drafting.wording import Wording
+
+    body = _draft(_example("delay-erp-zh"))[1].body
+    assert re.search("我们(?:会|还会)做好(?:以下安排|这几件事)：上线后驻场支持从 2 周延长到 3 周", body), body
+    w = Wording(load_offline("zh-TW"), parse_scenario(_example("delay-portal-zhtw")))
+    assert w.unlabel("原廠停產通知日期：2027年2月8日") == "原廠停產通知日期為2027年2月8日"
+    assert w.unlabel("弱點掃描報告：高風險 0 項") == "弱點掃描報告顯示，高風險 0 項"
+    en = Wording(load_offline("en"), parse_scenario(_example("cancel-data-en")))
+    assert en.verb_phrase("Weekend commissioning shifts on both Saturdays") == \
+        "provide weekend commissioning shifts on both Saturdays"

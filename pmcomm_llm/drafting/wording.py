@@ -137,12 +137,14 @@ class Wording:
         if _FINITE.search(text):  # "The 200 priority tapes will be delivered on time" is a whole statement
             return f"{self.t.locale['clause_verb']} {self.lower_first(text)}"
         noun = self.lower_first(text, force=True)
+        head = re.split(r",|\b(?:of|for|to|on|in|at|with|by|from|until|during|before|after)\b", noun)[0].split()
+        plural = bool(head) and head[-1].lower().endswith("s") and not head[-1].lower().endswith("ss")
         if self.first_word(noun) == "no":  # "No charge for baking" → "make sure there is no charge for baking"
             return f"{self.t.locale['clause_verb']} there is {noun}"
         first = self.first_word(noun)
         # "Full refund of the fee" → "provide a full refund of the fee"; "30 days of support", "weekly reports"
         # and names need no article
-        if (noun[:1].islower() and first not in _DETERMINERS and not first.endswith("s")
+        if (noun[:1].islower() and first not in _DETERMINERS and not first.endswith("s") and not plural
                 and not noun[:1].isdigit()):
             noun = ("an " if noun[:1] in "aeiou" else "a ") + noun
         return f"{self.t.locale['noun_verb']} {noun}"
@@ -218,7 +220,11 @@ class Wording:
         m = _LABELLED.match(item)
         if not m or not self.zh:
             return item
-        return f"{m.group(1)}{self.t.locale['label_joiner']}{m.group(2)}"
+        loc = self.t.locale
+        label = m.group(1).strip()
+        joiner = loc["label_value_joiner"] if label.endswith(tuple(loc.get("label_value_ends", ()))) else (
+            loc["label_joiner"])
+        return f"{label}{joiner}{m.group(2)}"
 
     def statements(self, items: list[str]) -> str:
         """Whole statements (evidence, boundaries): "A；B" / "A. B" (each keeps its own capital)."""
