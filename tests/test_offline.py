@@ -375,3 +375,13 @@ def test_chinese_remedies_have_a_subject_and_a_labelled_date_reads_as_a_value():
     en = Wording(load_offline("en"), parse_scenario(_example("cancel-data-en")))
     assert en.verb_phrase("Weekend commissioning shifts on both Saturdays") == \
         "provide weekend commissioning shifts on both Saturdays"
+
+
+def test_a_capitalised_project_that_names_a_thing_takes_the_article_and_a_relative_clause_is_not_a_statement():
+    from pmcomm_llm.drafting.wording import Wording
+
+    w = Wording(load_offline("en"), parse_scenario(_example("cancel-data-en")))
+    assert w.project_forms("Substation Monitoring Platform – Phase 2")["the_project"].startswith("the Substation")
+    assert w.project_forms("Project Atlas")["the_project"] == "Project Atlas"
+    assert w.verb_phrase("A reduced-scope pilot limited to the 8 sites that can supply the data") == \
+        "provide a reduced-scope pilot limited to the 8 sites that can supply the data"

@@ -32,7 +32,9 @@ _END = re.compile(r"[\s。.！!；;，,：:]+$")
 _FIGURE = re.compile(r"[0-9０-９]|[零一二两兩三四五六七八九十百千万萬亿億半]\s*(?:个|個|天|周|週|月|年|倍|成|%|百分)")
 _LEADING_PHRASE = re.compile(r"^(?:at|on|by|from|after|before|in|during|once|when|until|for)\b[^,]{0,40},\s*",
                              re.I)
-_FINITE = re.compile(r"\b(?:will|would|can|could|shall|is|are|was|were)\b\s+\w+")
+_FINITE = re.compile(r"(?<!\bthat )(?<!\bwhich )(?<!\bwho )(?<!\bthey )\b(?:will|would|can|could|shall|is|are|was|were)\b"
+                     r"\s+\w+")
+"""A main verb: the offer is a whole statement. Not one inside "…the 8 substations that can supply the data"."""
 _DETERMINERS = {"a", "an", "the", "our", "your", "their", "its", "this", "that", "these", "those", "all", "both",
                 "each", "every", "any", "some", "no", "one", "two", "three", "four", "five", "free", "up",
                 "more", "extra", "additional", "further", "priority", "on-site", "onsite", "remote"}
@@ -183,8 +185,11 @@ class Wording:
             return {"project": project, "the_project": project, "The_project": project}
         words = _WORD.findall(project)
         small = {"of", "and", "for", "to", "in", "on", "at", "by", "with", "the", "a", "an"}
+        head = re.split(r"\s[–—(-]|\(", project)[0].split()
         if project.lower().startswith("the "):
             the = project[0].lower() + project[1:]
+        elif head and head[-1].lower() in self.t.locale.get("common_heads", ()):
+            the = "the " + project  # "the Substation Monitoring Platform – Phase 2", but "Project Atlas"
         elif any(w.islower() and w not in small for w in words):
             tokens = project.split()
             # "Online appointment booking portal" was capitalised only to start the name; "Customer 360 data
@@ -251,7 +256,7 @@ class Wording:
         marked = {k: f"{_OPEN}{v}{_SHUT}" if isinstance(v, str) else v for k, v in values.items()}
         out = template.format(**marked)
         out = re.sub(f"(?<=[{_CJK}]){_OPEN}(?=[A-Za-z]|\\d+ )", " ", out)  # "确认 ERP", "在 5 月 21 日" (as you spaced it)
-        out = re.sub(f"(?<=[A-Za-z]){_SHUT}(?=[{_CJK}])", " ", out)
+        out = re.sub(f"(?<=[A-Za-z0-9]){_SHUT}(?=[{_CJK}])", " ", out)  # "App 1.0 新增需求"
         return out.replace(_OPEN, "").replace(_SHUT, "")
 
     # -- the client's own words ----------------------------------------------------------------------------
