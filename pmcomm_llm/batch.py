@@ -13,12 +13,14 @@ import json
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Iterator
+from typing import TYPE_CHECKING, Any, Iterable, Iterator
 
-from pmcomm_llm.chain import Drafter, run_sync
 from pmcomm_llm.draft import Draft
 from pmcomm_llm.errors import AuthenticationError, ConfigError, InputFileError, PmcommError, ScenarioError
 from pmcomm_llm.scenario import Scenario, parse_scenario
+
+if TYPE_CHECKING:  # drafting loads LangChain and the SDK: `pmcomm validate` and `pmcomm new` need neither
+    from pmcomm_llm.chain import Drafter
 
 __all__ = ["InputItem", "ItemResult", "BatchSummary", "read_items", "draft_many", "adraft_many",
            "output_record", "error_record", "describe_error", "render_markdown"]
@@ -330,6 +332,8 @@ async def adraft_many(scenarios: Iterable[Scenario | dict[str, Any]], drafter: D
 
     An authentication failure stops the run: the remaining items are reported as not run.
     """
+    from pmcomm_llm.chain import Drafter
+
     drafter = drafter or Drafter()
     items = [InputItem(i, f"item {i + 1}", data=s if isinstance(s, dict) else s.model_dump(mode="json"))
              for i, s in enumerate(scenarios)]
@@ -371,6 +375,8 @@ async def adraft_many(scenarios: Iterable[Scenario | dict[str, Any]], drafter: D
 def draft_many(scenarios: Iterable[Scenario | dict[str, Any]], drafter: Drafter | None = None, *,
                concurrency: int | None = None) -> list[ItemResult]:
     """Synchronous :func:`adraft_many`."""
+    from pmcomm_llm.chain import run_sync
+
     return run_sync(adraft_many(list(scenarios), drafter, concurrency=concurrency))
 
 

@@ -163,3 +163,14 @@ def test_console_script_runs_as_a_process(tmp_path, examples):
                            "-o", str(out)], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
     assert "drafting offline" in proc.stderr and len(lines(out)) == len(examples)
+
+
+def test_validate_and_new_load_neither_langchain_nor_the_sdk():
+    """Commands that call no model start fast: drafting's imports load only when something is drafted."""
+    probe = ("import sys; from click.testing import CliRunner; from pmcomm_llm.cli import cli; "
+             "a = CliRunner().invoke(cli, ['validate', 'examples/scenarios.json']); "
+             "b = CliRunner().invoke(cli, ['new', 'delay_notice']); "
+             "print(a.exit_code, b.exit_code, sorted(m for m in ('langchain_core', 'openai', 'langchain_openai') "
+             "if m in sys.modules))")
+    proc = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert proc.stdout.split() == ["0", "0", "[]"], proc.stdout + proc.stderr
