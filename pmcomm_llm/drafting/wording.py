@@ -243,7 +243,9 @@ class Wording:
         """Alternatives as a real choice: "一是A；二是B" / "build A, or add B"."""
         ordinals = self.t.locale.get("ordinals") or []
         if self.zh and ordinals:
-            return self.t.locale["clause_sep"].join(f"{ordinals[i]}{x}" for i, x in enumerate(items))
+            # "二是 2.0 按原计划…": a Latin word or a figure after our ordinal is spaced, as in the writer's text
+            return self.t.locale["clause_sep"].join(
+                f"{ordinals[i]}{' ' if re.match('[A-Za-z0-9]', x) else ''}{x}" for i, x in enumerate(items))
         return self.join(items, word)
 
     def render(self, template: str, **values: Any) -> str:
