@@ -15,7 +15,7 @@ from typing import Any, Callable
 
 from pmcomm_llm.grounding.claims import analyse, stated_publicly
 from pmcomm_llm.grounding.quantities import Mention, extract
-from pmcomm_llm.grounding.text import MultiTerms
+from pmcomm_llm.grounding.text import MultiTerms, count_sentences
 from pmcomm_llm.grounding.text import Terms as _Terms
 from pmcomm_llm.grounding.text import features as _features
 from pmcomm_llm.grounding.text import sentences_of as _sentences
@@ -640,8 +640,6 @@ def _labels(body: str) -> list[re.Match[str]]:
 
 def _im_sentences(body: str) -> int:
     """Sentences of a chat message, not counting a greeting line or a short closing thanks."""
-    from pmcomm_llm.drafting.offline import count_sentences
-
     lines = [line for line in body.splitlines() if line.strip()]
     n = count_sentences(body)
     if lines and len(lines[0]) <= 24 and count_sentences(lines[0]) == 1:

@@ -14,7 +14,7 @@ import pytest
 import yaml
 
 from pmcomm_llm import Drafter, evaluate, parse_scenario
-from pmcomm_llm.drafting.offline import count_sentences
+from pmcomm_llm.grounding.text import count_sentences
 from pmcomm_llm.drafting.templates import OfflineTemplates, load_offline, taiwan_converter
 from pmcomm_llm.errors import LengthLimitError, PromptError
 from pmcomm_llm.prompts import load_prompts

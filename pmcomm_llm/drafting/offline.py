@@ -23,13 +23,13 @@ from pmcomm_llm.draft import Alternative, DraftContent, PrincipleSentence
 from pmcomm_llm.drafting.templates import OfflineTemplates, load_offline
 from pmcomm_llm.drafting.wording import Wording
 from pmcomm_llm.errors import LengthLimitError
+from pmcomm_llm.grounding.text import count_sentences
 from pmcomm_llm.scenario import Kind, Scenario
 
-__all__ = ["OfflineDraft", "compose", "offline_content", "announce_offline", "silence_offline_notice",
-           "count_sentences", "offline_draft"]
+__all__ = ["OfflineDraft", "compose", "offline_content", "offline_draft", "announce_offline",
+           "silence_offline_notice"]
 
 _announced = False
-_TERMINAL = re.compile(r"[。！？!?]+|\.(?=\s|$)")
 _ZH_DONE = r"完成|已|上线|上線|通过|通過|交付|结束|結束|完毕|完畢|就绪|就緒"
 _ZH_TIME = r"(?:\d|[今明后後下本这這每]|周[一二三四五六日]|週[一二三四五六日]|星期)"
 _RANGE = re.compile(r"(?<![\d-])\d{1,3}\s*(?:to|-|–|~|～|至|到)\s*\d{1,3}(?![\d-])")
@@ -49,10 +49,6 @@ def announce_offline() -> None:
         print("pmcomm: drafting offline (deterministic templates, no model). To draft with a model, set "
               "OPENAI_API_KEY (and OPENAI_BASE_URL for another OpenAI-compatible server) or pass "
               "--backend openai.", file=sys.stderr)
-
-
-def count_sentences(text: str) -> int:
-    return len(_TERMINAL.findall(text))
 
 
 @dataclass(slots=True)

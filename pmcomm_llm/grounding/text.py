@@ -9,7 +9,7 @@ import re
 from dataclasses import dataclass
 from functools import lru_cache
 
-__all__ = ["Terms", "clauses_of", "features", "sentences_of"]
+__all__ = ["Terms", "clauses_of", "count_sentences", "features", "sentences_of"]
 
 _SENTENCE = re.compile(r"(?:[^。！？!?;；\n.]|\.(?=[^\s\"'”’)]))+[。！？!?;；.]?[\"'”’)]?|\n|\.")
 _CLAUSE = re.compile(r"(?:[^。！？!?;；\n，,、：:]|(?<=\d)[,:](?=\d))+[。！？!?;；，,、：:]?")
@@ -144,3 +144,11 @@ class MultiTerms:
         for hits in found.values():
             hits.sort()
         return found
+
+
+_TERMINAL = re.compile(r"[。！？!?]+|\.(?=\s|$)")
+
+
+def count_sentences(text: str) -> int:
+    """Sentence ends in ``text`` (。！？!? and a full stop before a space or the end; "1.86" is not one)."""
+    return len(_TERMINAL.findall(text))
