@@ -342,7 +342,7 @@ class Drafter:
         start = time.perf_counter()
         offline = offline_draft(scenario, self.prompts)
         content = offline.content
-        guard = check_draft(content, scenario).outcome()
+        guard = (offline.guard or check_draft(content, scenario)).outcome()
         meta = self._meta(scenario, latency_ms=(time.perf_counter() - start) * 1000, attempts=1, guard=guard,
                           dropped=offline.dropped)
         return Draft.from_content(content, meta)

@@ -57,6 +57,9 @@ class OfflineDraft:
 
     content: DraftContent
     dropped: list[str] = field(default_factory=list)
+    guard: Any = None
+    """The guard's report when composing already ran it (the client's words were echoed), so it is not run
+    twice; None otherwise."""
 
 
 @dataclass(slots=True)
@@ -109,6 +112,9 @@ class _Composer:
         self.kind = scenario.kind.value
         self.caveats, self.evidence = self._split_evidence()
         self.concern = self.w.concern(scenario.client_message) if echo_client else None
+        self.alternatives = [o for o in scenario.offers if o.type == "alternative"]
+        self.remedies = [o for o in scenario.offers if o.type != "alternative"]
+        self.values = self._values()  # the same for every pass: names, dates, the request
         # A chat message counts sentences too: it joins sentences before it drops a boundary, and it keeps the
         # client's own worry longest.
         self.reductions = _REDUCTIONS if not self.im else [
@@ -169,7 +175,7 @@ class _Composer:
     def build(self, tone: str, shortest: bool, keep: _Keep) -> tuple[DraftContent, int]:
         """One draft with these choices; returns it and (for a chat message) its sentence count."""
         p = _Pass(tone, shortest, keep)
-        v = self._values()
+        v = self.values
         principles: dict[str, str] = {}
         lead = self._lead(p, v, principles)
         why = self._why(p, principles)
@@ -179,8 +185,7 @@ class _Composer:
         principles["win_win"] = ack or lead[0]
         next_step = self._next_step(p)
         body, sentences = self._assemble(p, v, lead, why, status, offer, [x for x in (ack, next_step) if x])
-        alternatives = [o for o in self.s.offers if o.type == "alternative"]
-        remedies = [o for o in self.s.offers if o.type != "alternative"]
+        alternatives, remedies = self.alternatives, self.remedies
         content = DraftContent(
             subject=None if self.im else self._say(p, "subject", self.kind, **v),
             body=body,
@@ -262,8 +267,7 @@ class _Composer:
         """The options by how many there are and whether they combine; remedies as what we will do; the
         boundaries as a sentence."""
         s, w, loc = self.s, self.w, self.t.locale
-        alternatives = [o for o in s.offers if o.type == "alternative"]
-        remedies = [o for o in s.offers if o.type != "alternative"]
+        alternatives, remedies = self.alternatives, self.remedies
         out: list[str] = []
         if alternatives:
             phrases = [w.verb_phrase(w.clause(o.text)) for o in alternatives]
@@ -425,7 +429,10 @@ def compose(scenario: Scenario, limit: int, max_sentences: int | None = None) ->
         # The client's words are untrusted: if echoing them trips the guard, acknowledge without them.
         from pmcomm_llm.guard import check_draft
 
-        if not check_draft(draft.content, scenario).passed:
+        report = check_draft(draft.content, scenario)
+        if report.passed:
+            draft.guard = report
+        else:
             draft = _Composer(scenario, limit, max_sentences, echo_client=False).compose(scenario.tone)
             draft.dropped.append("client_message")
     return draft
