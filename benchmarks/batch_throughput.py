@@ -62,8 +62,8 @@ def _peak_rss_mb() -> float:
 # --- children: each measurement in its own process ---------------------------------------------------------
 
 def child_ours(args: argparse.Namespace) -> dict:
-    from pmcomm_llm.run import RunOptions, arun_file
-    from pmcomm_llm.settings import Settings
+    from pmcomm_llm.batch.runner import RunOptions, arun_file
+    from pmcomm_llm.core.settings import Settings
 
     settings = Settings.resolve(backend=args.backend, base_url=args.url or None, api_key="sk-bench",
                                 model="bench-model", concurrency=args.concurrency, engine=args.engine,
@@ -81,7 +81,7 @@ def child_langchain(args: argparse.Namespace) -> dict:
     from langchain_openai import ChatOpenAI
 
     from pmcomm_llm import load_prompts, parse_scenario
-    from pmcomm_llm.chain import draft_schema
+    from pmcomm_llm.drafting.chain import draft_schema
 
     prompts = load_prompts()
     inputs = [prompts.messages(parse_scenario(s)) for s in _items(args.n)]

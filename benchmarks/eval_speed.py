@@ -15,12 +15,12 @@ import json
 import time
 from pathlib import Path
 
+import pmcomm_llm.evaluation.checks as _checks
 from pmcomm_llm import evaluate, parse_scenario
-from pmcomm_llm.calibration import golden_set
-import pmcomm_llm.checks as _checks
+from pmcomm_llm.evaluation.calibration import golden_set
+from pmcomm_llm.evaluation.rubric import load_rubric
 from pmcomm_llm.grounding import text as _text
 from pmcomm_llm.grounding.quantities import _extract
-from pmcomm_llm.rubric import load_rubric
 
 ROOT = Path(__file__).resolve().parent.parent
 

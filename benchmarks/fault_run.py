@@ -118,7 +118,7 @@ def main() -> None:
         env = {k: v for k, v in os.environ.items() if not k.startswith(("PMCOMM_", "OPENAI_"))}
         env.update(OPENAI_BASE_URL=server.base_url, PMCOMM_CACHE_DIR=str(work / "cache"), PMCOMM_TIMEOUT="1",
                    PMCOMM_BACKOFF_MAX="0.2", PMCOMM_MAX_RETRIES="6", PMCOMM_MAX_REASKS="2")
-        cmd = [sys.executable, "-m", "pmcomm_llm.cli", "draft", str(src), "-o", str(out), "--concurrency",
+        cmd = [sys.executable, "-m", "pmcomm_llm.cli.commands", "draft", str(src), "-o", str(out), "--concurrency",
                str(args.concurrency), "--quiet"]
         started = time.monotonic()
         try:

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from pmcomm_llm import Drafter, parse_scenario
 from pmcomm_llm.drafting.offline import offline_draft
-from pmcomm_llm.prompts import load_prompts
+from pmcomm_llm.prompting.prompts import load_prompts
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-PMCOMM = [sys.executable, "-m", "pmcomm_llm.cli"]
+PMCOMM = [sys.executable, "-m", "pmcomm_llm.cli.commands"]
 
 
 def median_seconds(cmd: list[str], runs: int) -> float:

@@ -5,39 +5,33 @@ Offline by default (deterministic templates); any OpenAI-compatible model when c
 
 from __future__ import annotations
 
-from typing import Any
-
 from importlib import import_module
-from typing import TYPE_CHECKING
-
-# The submodule ``pmcomm_llm.draft`` shares its name with the function ``draft`` below: import it first, so a
-# later import of the submodule cannot replace the function on the package (it only sets the attribute once).
-from pmcomm_llm import draft as _draft_module  # noqa: F401
+from typing import TYPE_CHECKING, Any
 
 # Public names → the module that defines them. They are imported on first use (PEP 562), so `pmcomm --help`,
 # `pmcomm validate` and a Ctrl-C during start-up do not pay for LangChain and the openai SDK.
 _EXPORTS = {
-    "ItemResult": "batch", "adraft_many": "batch", "draft_many": "batch",
-    "Drafter": "chain",
-    "Candidate": "checks", "CheckResult": "checks",
-    "Draft": "draft", "DraftContent": "draft", "DraftMeta": "draft",
-    "Evaluation": "evaluation", "aevaluate": "evaluation", "evaluate": "evaluation", "evaluate_many": "evaluation",
-    "AuthenticationError": "errors", "ConfigError": "errors", "DraftRetryError": "errors",
-    "EnvironmentFault": "errors", "InputFileError": "errors", "OutputFileError": "errors",
-    "OutputTruncatedError": "errors", "PmcommError": "errors", "PromptError": "errors", "ProviderError": "errors",
-    "ScenarioError": "errors", "MalformedReplyError": "errors",
-    "GuardReport": "guard", "check_draft": "guard",
-    "load_prompts": "prompts",
-    "Scenario": "scenario", "parse_scenario": "scenario",
-    "Settings": "settings",
+    "ItemResult": "batch.runner", "adraft_many": "batch.runner", "draft_many": "batch.runner",
+    "Drafter": "drafting.chain",
+    "Candidate": "grounding.checks", "CheckResult": "grounding.checks",
+    "Draft": "core.draft", "DraftContent": "core.draft", "DraftMeta": "core.draft",
+    "Evaluation": "evaluation.scoring", "aevaluate": "evaluation.scoring", "evaluate": "evaluation.scoring", "evaluate_many": "evaluation.scoring",
+    "AuthenticationError": "core.errors", "ConfigError": "core.errors", "DraftRetryError": "core.errors",
+    "EnvironmentFault": "core.errors", "InputFileError": "core.errors", "OutputFileError": "core.errors",
+    "OutputTruncatedError": "core.errors", "PmcommError": "core.errors", "PromptError": "core.errors", "ProviderError": "core.errors",
+    "ScenarioError": "core.errors", "MalformedReplyError": "core.errors",
+    "GuardReport": "grounding.guard", "check_draft": "grounding.guard",
+    "load_prompts": "prompting.prompts",
+    "Scenario": "core.scenario", "parse_scenario": "core.scenario",
+    "Settings": "core.settings",
 }
 
 if TYPE_CHECKING:  # pragma: no cover
-    from pmcomm_llm.batch import ItemResult, adraft_many, draft_many
-    from pmcomm_llm.chain import Drafter
-    from pmcomm_llm.scenario import Scenario
-    from pmcomm_llm.settings import Settings
-    from pmcomm_llm.draft import Draft
+    from pmcomm_llm.batch.runner import ItemResult, adraft_many, draft_many
+    from pmcomm_llm.core.draft import Draft
+    from pmcomm_llm.core.scenario import Scenario
+    from pmcomm_llm.core.settings import Settings
+    from pmcomm_llm.drafting.chain import Drafter
 
 
 def __getattr__(name: str) -> Any:
@@ -88,7 +82,7 @@ __all__ = [
 
 def draft(scenario: Scenario | dict[str, Any], *, settings: Settings | None = None, **overrides: Any) -> Draft:
     """Draft one message. ``overrides`` are settings (``backend``, ``model``, ``base_url`` …)."""
-    from pmcomm_llm.chain import Drafter
+    from pmcomm_llm.drafting.chain import Drafter
 
     return Drafter(settings, **overrides).draft(scenario)
 
@@ -96,7 +90,7 @@ def draft(scenario: Scenario | dict[str, Any], *, settings: Settings | None = No
 async def adraft(scenario: Scenario | dict[str, Any], *, settings: Settings | None = None,
                  **overrides: Any) -> Draft:
     """Async :func:`draft`."""
-    from pmcomm_llm.chain import Drafter
+    from pmcomm_llm.drafting.chain import Drafter
 
     drafter = Drafter(settings, **overrides)
     try:

@@ -19,10 +19,10 @@ import httpx2
 from langchain_core.messages import HumanMessage, SystemMessage
 from pydantic import BaseModel, ValidationError
 
-from pmcomm_llm.chain import Attempt, StructuredModel, _validation_errors
-from pmcomm_llm.errors import ConfigError, OutputTruncatedError
-from pmcomm_llm.replies import Completion, read_completion
-from pmcomm_llm.retry import HTTPFailure, call_with_retries, provider_error
+from pmcomm_llm.core.errors import ConfigError, OutputTruncatedError
+from pmcomm_llm.drafting.chain import Attempt, StructuredModel, _validation_errors
+from pmcomm_llm.providers.response import Completion, read_completion
+from pmcomm_llm.providers.retry import HTTPFailure, call_with_retries, provider_error
 
 __all__ = ["HttpModel"]
 

@@ -9,8 +9,8 @@ import yaml
 from click.testing import CliRunner
 
 from pmcomm_llm import ScenarioError, parse_scenario
-from pmcomm_llm.authoring import SCHEMA_ID, scenario_schema, scenario_template
-from pmcomm_llm.cli import cli
+from pmcomm_llm.cli.commands import cli
+from pmcomm_llm.core.authoring import SCHEMA_ID, scenario_schema, scenario_template
 
 KINDS = ["decline_request", "cancel_project", "manage_expectations", "delay_notice"]
 
@@ -93,7 +93,7 @@ def test_offer_ids_may_be_chinese_but_not_two_lines(examples):
 
 
 def test_a_flagged_markdown_draft_starts_with_what_is_wrong(tmp_path):
-    from pmcomm_llm.batch import render_markdown
+    from pmcomm_llm.batch.records import render_markdown
 
     record = {"id": "x", "draft": {"subject": "S", "body": "B", "next_step": "N"},
               "meta": {"kind": "delay_notice", "language": "en", "channel": "email", "backend": "openai",
@@ -125,7 +125,7 @@ def test_evaluate_takes_a_plain_dict_or_an_output_line(examples):
 
 
 def test_the_html_report_lists_failing_drafts_first():
-    from pmcomm_llm.report import render_html
+    from pmcomm_llm.evaluation.report import render_html
 
     results = [{"draft_id": f"d{i}", "scenario_id": "s", "kind": "delay_notice", "language": "en",
                 "channel": "email", "score": score, "passed": passed, "blocking_failures": [] if passed else ["x"],
@@ -154,7 +154,7 @@ def test_dry_run_shows_the_prompt_and_the_plan_and_calls_nothing(tmp_path, examp
 
 def test_a_dry_run_prices_a_remote_model_from_the_price_table(tmp_path, examples, monkeypatch):
     from pmcomm_llm import Settings
-    from pmcomm_llm.run import RunOptions, estimate_tokens, plan_run
+    from pmcomm_llm.batch.runner import RunOptions, estimate_tokens, plan_run
 
     src = tmp_path / "in.json"
     src.write_text(json.dumps(examples[:2], ensure_ascii=False), encoding="utf-8")
@@ -166,7 +166,7 @@ def test_a_dry_run_prices_a_remote_model_from_the_price_table(tmp_path, examples
 
 
 def test_a_word_diff_for_english_and_a_character_diff_for_chinese():
-    from pmcomm_llm.diffing import token_diff
+    from pmcomm_llm.evaluation.diffing import token_diff
 
     assert token_diff("新的完成日期为1月25日。", "新的完成日期为1月28日。") == [
         ("=", "新的完成日期为1月"), ("-", "25"), ("+", "28"), ("=", "日。")]

@@ -13,11 +13,11 @@ from typing import Any, Iterator
 import openai
 import pytest
 
-from pmcomm_llm import batchapi
-from pmcomm_llm.batch import prepare, read_items
-from pmcomm_llm.chain import Drafter
-from pmcomm_llm.errors import AuthenticationError
-from pmcomm_llm.settings import Settings
+from pmcomm_llm.batch import batchapi
+from pmcomm_llm.core.errors import AuthenticationError
+from pmcomm_llm.core.inputs import prepare, read_items
+from pmcomm_llm.core.settings import Settings
+from pmcomm_llm.drafting.chain import Drafter
 from pmcomm_llm.testing import FakeOpenAIServer, Malformed, Status
 from pmcomm_llm.testing.responders import offline_responder
 from pmcomm_llm.testing.server import _error_body, _json_response
@@ -349,7 +349,7 @@ def test_no_file_written_by_a_run_holds_the_api_key(
 
 
 def test_a_missing_key_without_a_base_url_fails_before_anything_is_written(tmp_path: Path) -> None:
-    from pmcomm_llm.errors import ConfigError
+    from pmcomm_llm.core.errors import ConfigError
 
     s = Settings.resolve(backend="openai", model="fake-model")
     with pytest.raises(ConfigError, match="OPENAI_API_KEY"):

@@ -13,11 +13,11 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-
 from helpers import ids as _ids
 from helpers import many as _many
 from helpers import write_jsonl as _write_jsonl
-from pmcomm_llm.cli import cli as main
+
+from pmcomm_llm.cli.commands import cli as main
 from pmcomm_llm.testing import FakeOpenAIServer
 from pmcomm_llm.testing.responders import offline_responder
 
@@ -67,7 +67,7 @@ def _start_server_process(latency: float) -> tuple[subprocess.Popen, str]:
 def _draft_process(src, out, url, *extra):
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PMCOMM_", "OPENAI_"))}
     env.update(OPENAI_BASE_URL=url, PMCOMM_CACHE_DIR=str(Path(out).parent / "cache"))
-    return subprocess.Popen([sys.executable, "-m", "pmcomm_llm.cli", "draft", str(src), "-o", str(out),
+    return subprocess.Popen([sys.executable, "-m", "pmcomm_llm.cli.commands", "draft", str(src), "-o", str(out),
                              "--concurrency", "4", "--quiet", *extra], env=env, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)
 
@@ -160,8 +160,8 @@ def test_run_summary_counts_tokens_and_prices_only_remote_endpoints(tmp_path, ex
     assert summary["usage"]["input_tokens"] == sum(m["input_tokens"] for m in metas) > 0
     # a server on this machine is not priced like OpenAI, whatever the model is called
     assert summary["estimated_cost_usd"] is None and "estimated cost n/a (a local endpoint)" in result.output
-    from pmcomm_llm.cost import estimate_cost
-    from pmcomm_llm.draft import Usage
+    from pmcomm_llm.batch.cost import estimate_cost
+    from pmcomm_llm.core.draft import Usage
 
     usage = Usage(**{k: summary["usage"][k] for k in ("input_tokens", "output_tokens")})
     expected = (usage.input_tokens * 0.40 + usage.output_tokens * 1.60) / 1e6
@@ -178,7 +178,7 @@ def test_bad_input_files_each_get_a_clear_error_and_valid_items_still_draft(tmp_
                                 json.dumps(unknown_kind).encode(), json.dumps(missing).encode(),
                                 b'{"id": "bytes", "project": "\xff\xfe"}', b""]))
     out = tmp_path / "o.jsonl"
-    proc = subprocess.run([sys.executable, "-m", "pmcomm_llm.cli", "draft", str(src), "-o", str(out)],
+    proc = subprocess.run([sys.executable, "-m", "pmcomm_llm.cli.commands", "draft", str(src), "-o", str(out)],
                           capture_output=True, text=True, timeout=120,
                           env={**os.environ, "PMCOMM_CACHE_DIR": str(tmp_path / "c")})
     assert proc.returncode == 1 and "Traceback" not in proc.stderr
@@ -190,14 +190,14 @@ def test_bad_input_files_each_get_a_clear_error_and_valid_items_still_draft(tmp_
     assert "not UTF-8" in errors[5]["message"]
     for empty in (b"", b"   \n"):
         (tmp_path / "e.jsonl").write_bytes(empty)
-        proc = subprocess.run([sys.executable, "-m", "pmcomm_llm.cli", "draft", str(tmp_path / "e.jsonl"), "-o",
+        proc = subprocess.run([sys.executable, "-m", "pmcomm_llm.cli.commands", "draft", str(tmp_path / "e.jsonl"), "-o",
                                str(tmp_path / "e.out")], capture_output=True, text=True, timeout=60)
         assert proc.returncode == 2 and "Traceback" not in proc.stderr
         assert "empty" in proc.stderr or "no scenarios" in proc.stderr
 
 
 def test_json_array_is_streamed_item_by_item(tmp_path, examples):
-    from pmcomm_llm.batch import read_items
+    from pmcomm_llm.core.inputs import read_items
 
     src = tmp_path / "big.json"
     src.write_text(json.dumps(_many(examples, 500), ensure_ascii=False, indent=2), encoding="utf-8")
@@ -208,7 +208,7 @@ def test_json_array_is_streamed_item_by_item(tmp_path, examples):
 
 
 def test_rate_limiter_waits_instead_of_failing(monkeypatch):
-    from pmcomm_llm import ratelimit
+    from pmcomm_llm.providers import ratelimit
 
     clock = [1000.0]
     waits = []
@@ -234,7 +234,7 @@ def test_rate_limiter_waits_instead_of_failing(monkeypatch):
 def test_progress_prints_plain_lines_when_not_a_terminal():
     import io
 
-    from pmcomm_llm.progress import Progress
+    from pmcomm_llm.core.progress import Progress
 
     stream = io.StringIO()
     progress = Progress(10, stream=stream, every=0)
@@ -250,7 +250,7 @@ def test_progress_prints_plain_lines_when_not_a_terminal():
 def test_the_progress_line_counts_against_a_known_total_only():
     import io
 
-    from pmcomm_llm.progress import Progress
+    from pmcomm_llm.core.progress import Progress
 
     unknown = io.StringIO()
     Progress(None, stream=unknown, every=0).update(done=1)

@@ -5,7 +5,13 @@ from __future__ import annotations
 import pytest
 
 from pmcomm_llm import check_draft, parse_scenario
-from pmcomm_llm.checks import Candidate, fabricated_fact, internal_leak, unauthorized_commitment, unknown_offer
+from pmcomm_llm.grounding.checks import (
+    Candidate,
+    fabricated_fact,
+    internal_leak,
+    unauthorized_commitment,
+    unknown_offer,
+)
 from pmcomm_llm.grounding.quantities import Grounding, extract
 
 ZH = {

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from pmcomm_llm.cli import cli as main
+from pmcomm_llm.cli.commands import cli as main
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -159,7 +159,7 @@ def test_auth_failure_stops_the_run_with_exit_3(tmp_path, server, monkeypatch):
 
 def test_console_script_runs_as_a_process(tmp_path, examples):
     out = tmp_path / "o.jsonl"
-    proc = subprocess.run([sys.executable, "-m", "pmcomm_llm.cli", "draft", str(ROOT / "examples/scenarios.json"),
+    proc = subprocess.run([sys.executable, "-m", "pmcomm_llm.cli.commands", "draft", str(ROOT / "examples/scenarios.json"),
                            "-o", str(out)], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
     assert "drafting offline" in proc.stderr and len(lines(out)) == len(examples)
@@ -167,7 +167,7 @@ def test_console_script_runs_as_a_process(tmp_path, examples):
 
 def test_validate_and_new_load_neither_langchain_nor_the_sdk():
     """Commands that call no model start fast: drafting's imports load only when something is drafted."""
-    probe = ("import sys; from click.testing import CliRunner; from pmcomm_llm.cli import cli; "
+    probe = ("import sys; from click.testing import CliRunner; from pmcomm_llm.cli.commands import cli; "
              "a = CliRunner().invoke(cli, ['validate', 'examples/scenarios.json']); "
              "b = CliRunner().invoke(cli, ['new', 'delay_notice']); "
              "print(a.exit_code, b.exit_code, sorted(m for m in ('langchain_core', 'openai', 'langchain_openai') "

@@ -9,13 +9,13 @@ import pytest
 from click.testing import CliRunner
 
 from pmcomm_llm import Drafter, evaluate, parse_scenario
-from pmcomm_llm.calibration import calibrate, golden_set
-from pmcomm_llm.checks import Candidate
-from pmcomm_llm.cli import cli as main
-from pmcomm_llm.errors import PromptError
-from pmcomm_llm.judge import Judge
-from pmcomm_llm.rubric import load_rubric
-from pmcomm_llm.settings import Settings
+from pmcomm_llm.cli.commands import cli as main
+from pmcomm_llm.core.errors import PromptError
+from pmcomm_llm.core.settings import Settings
+from pmcomm_llm.evaluation.calibration import calibrate, golden_set
+from pmcomm_llm.evaluation.judge import Judge
+from pmcomm_llm.evaluation.rubric import load_rubric
+from pmcomm_llm.grounding.checks import Candidate
 from pmcomm_llm.testing import FakeOpenAIServer, Reply
 from pmcomm_llm.testing.responders import judge_responder
 
@@ -38,7 +38,7 @@ def test_rubric_loads_with_every_check_id():
 
 
 def test_invalid_rubric_names_the_entry(monkeypatch):
-    from pmcomm_llm import rubric as module
+    from pmcomm_llm.evaluation import rubric as module
 
     original = module.load_yaml
 

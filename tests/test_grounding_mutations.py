@@ -11,7 +11,8 @@ from __future__ import annotations
 import pytest
 
 from pmcomm_llm import Drafter, check_draft, parse_scenario
-from pmcomm_llm.checks import Candidate, blame, blunt_refusal, fabricated_fact, internal_leak, unauthorized_commitment
+from pmcomm_llm.evaluation.checks import blame, blunt_refusal
+from pmcomm_llm.grounding.checks import Candidate, fabricated_fact, internal_leak, unauthorized_commitment
 
 SCENARIOS = {
     "zh-CN": {

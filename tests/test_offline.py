@@ -7,17 +7,16 @@ import copy
 import itertools
 import json
 import re
-
 from pathlib import Path
 
 import pytest
 import yaml
 
 from pmcomm_llm import Drafter, evaluate, parse_scenario
-from pmcomm_llm.grounding.text import count_sentences
+from pmcomm_llm.core.errors import LengthLimitError, PromptError
 from pmcomm_llm.drafting.templates import OfflineTemplates, load_offline, taiwan_converter
-from pmcomm_llm.errors import LengthLimitError, PromptError
-from pmcomm_llm.prompts import load_prompts
+from pmcomm_llm.grounding.text import count_sentences
+from pmcomm_llm.prompting.prompts import load_prompts
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "examples" / "scenarios.json"
@@ -309,7 +308,8 @@ def test_auto_backend_is_offline_without_key_or_url():
 def test_every_acknowledgement_and_every_chat_opening_reads_as_empathy(language):
     """A chat message carries its acknowledgement in its first sentence; every variant must, not only the one an
     example happens to get."""
-    from pmcomm_llm.checks import Candidate, missing_empathy
+    from pmcomm_llm.evaluation.checks import missing_empathy
+    from pmcomm_llm.grounding.checks import Candidate
 
     t = load_offline(language)
     scenario = parse_scenario(_example("delay-erp-zh"))

@@ -21,7 +21,7 @@ def test_wheel_ships_prompt_and_eval_data_and_loads_it(tmp_path):
     assert "pmcomm_llm/_data/evals/lexicons/commitments.yaml" in names
     site = tmp_path / "site"
     zipfile.ZipFile(wheel).extractall(site)
-    code = ("import pmcomm_llm, json, sys; from pmcomm_llm.resources import data_dir; "
+    code = ("import pmcomm_llm, json, sys; from pmcomm_llm.core.resources import data_dir; "
             "p = pmcomm_llm.load_prompts(); "
             "print(json.dumps([pmcomm_llm.__file__, str(data_dir('prompts')), str(data_dir('evals')), p.version]))")
     env = dict(os.environ, PYTHONPATH=str(site))

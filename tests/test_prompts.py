@@ -6,8 +6,8 @@ import re
 import pytest
 
 from pmcomm_llm import PromptError, load_prompts, parse_scenario
-from pmcomm_llm.prompts import CHANNELS, LANGUAGES, render_strict
-from pmcomm_llm.scenario import Kind
+from pmcomm_llm.core.scenario import Kind
+from pmcomm_llm.prompting.prompts import CHANNELS, LANGUAGES, render_strict
 
 KINDS = [k.value for k in Kind]
 
@@ -55,7 +55,7 @@ def test_internal_notes_and_client_message_are_fenced_off(example):
 def test_prompt_version_is_a_stable_content_hash():
     a = load_prompts().version
     assert re.fullmatch(r"[0-9a-f]{12}", a)
-    from pmcomm_llm.prompts import PromptSet
+    from pmcomm_llm.prompting.prompts import PromptSet
 
     assert PromptSet().version == a
 
@@ -66,7 +66,7 @@ def test_render_strict_refuses_a_missing_variable():
 
 
 def test_unknown_template_variable_is_rejected(monkeypatch):
-    from pmcomm_llm import prompts as module
+    from pmcomm_llm.prompting import prompts as module
 
     original = module.load_yaml
 

@@ -23,15 +23,15 @@ from typing import Any, Iterator
 
 import pytest
 from click.testing import CliRunner
-
-from pmcomm_llm import Settings
-from pmcomm_llm.chain import Drafter
 from helpers import ids as _ids
 from helpers import many as _many
 from helpers import write_jsonl as _write_jsonl
-from pmcomm_llm.cli import cli
-from pmcomm_llm.files import RunLock
-from pmcomm_llm.run import RunOptions, arun_file
+
+from pmcomm_llm import Settings
+from pmcomm_llm.batch.runner import RunOptions, arun_file
+from pmcomm_llm.cli.commands import cli
+from pmcomm_llm.core.files import RunLock
+from pmcomm_llm.drafting.chain import Drafter
 from pmcomm_llm.testing import FakeOpenAIServer, Status
 from pmcomm_llm.testing.responders import judge_responder, offline_responder
 
@@ -95,8 +95,8 @@ class _Disk:
             self.fault = None
 
     def _inject(self, code: int, writes: int) -> None:
-        import pmcomm_llm.files as files
-        import pmcomm_llm.records as records
+        import pmcomm_llm.batch.records as records
+        import pmcomm_llm.core.files as files
 
         self.fault, self.after = code, writes
         disk = self
@@ -263,7 +263,7 @@ def test_a_second_run_on_the_same_output_fails_fast_and_the_first_finishes(tmp_p
     url = server.stdout.readline().split()[1]
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PMCOMM_", "OPENAI_"))}
     env.update(OPENAI_BASE_URL=url, PMCOMM_CACHE_DIR=str(tmp_path / "cache"))
-    cmd = [sys.executable, "-m", "pmcomm_llm.cli", "draft", str(src), "-o", str(out), "--concurrency", "1",
+    cmd = [sys.executable, "-m", "pmcomm_llm.cli.commands", "draft", str(src), "-o", str(out), "--concurrency", "1",
            "--quiet", "--no-cache"]
     try:
         first = subprocess.Popen(cmd, env=env, stderr=subprocess.PIPE, text=True)
@@ -293,7 +293,7 @@ def test_a_batch_api_run_on_a_locked_output_fails_fast(tmp_path, examples, serve
 
 
 def test_batch_state_saves_from_two_writers_never_share_a_temp_file(tmp_path):
-    from pmcomm_llm.batchapi import BatchState
+    from pmcomm_llm.batch.batchapi import BatchState
 
     state = BatchState(run_id="r", created_at="2027-01-01T00:00:00+00:00", input="i", input_origin="i",
                        output="o", errors="e", settings={}, prompt_version="p", counts={}, jobs=[])
@@ -386,7 +386,7 @@ def test_ctrl_c_during_start_up_is_one_line_and_exit_130(tmp_path, examples):
     src = tmp_path / "in.json"
     src.write_text(json.dumps(examples[:1], ensure_ascii=False), encoding="utf-8")
     # SIGINT arrives 50 ms into main(): while the draft command is still importing what it needs
-    code = ("import signal, sys; from pmcomm_llm.cli import main; signal.setitimer(signal.ITIMER_REAL, 0.05); "
+    code = ("import signal, sys; from pmcomm_llm.cli.commands import main; signal.setitimer(signal.ITIMER_REAL, 0.05); "
             "signal.signal(signal.SIGALRM, lambda *a: signal.raise_signal(signal.SIGINT)); "
             f"sys.argv = ['pmcomm', 'draft', {str(src)!r}, '-o', {str(tmp_path / 'o.jsonl')!r}, '--quiet']; main()")
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
@@ -428,7 +428,7 @@ def test_a_low_open_file_limit_lowers_concurrency_and_loses_nothing(tmp_path, ex
         def limit() -> None:
             resource.setrlimit(resource.RLIMIT_NOFILE, (256, 256))
 
-        proc = subprocess.run([sys.executable, "-m", "pmcomm_llm.cli", "draft", str(src), "-o", str(out),
+        proc = subprocess.run([sys.executable, "-m", "pmcomm_llm.cli.commands", "draft", str(src), "-o", str(out),
                                "--concurrency", "256", "--no-cache"], env=env, capture_output=True, text=True,
                               timeout=300, preexec_fn=limit)
     assert proc.returncode == 0, proc.stderr[-2000:]

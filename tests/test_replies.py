@@ -9,9 +9,18 @@ import json
 
 import pytest
 
-from pmcomm_llm import (ConfigError, Drafter, DraftRetryError, MalformedReplyError, OutputTruncatedError,
-                        PromptError, ProviderError, Settings, draft_many)
-from pmcomm_llm.batchapi import _answer
+from pmcomm_llm import (
+    ConfigError,
+    Drafter,
+    DraftRetryError,
+    MalformedReplyError,
+    OutputTruncatedError,
+    PromptError,
+    ProviderError,
+    Settings,
+    draft_many,
+)
+from pmcomm_llm.batch.batchapi import _answer
 from pmcomm_llm.testing import Raw, Reply
 
 ENGINES = ["langchain", "http"]
@@ -174,7 +183,8 @@ def test_a_500_is_retried_unless_its_message_names_a_quirk(server, openai_settin
 
 
 def test_a_malformed_quirks_file_is_a_prompt_error(monkeypatch):
-    from pmcomm_llm import quirks, resources
+    from pmcomm_llm.core import resources
+    from pmcomm_llm.providers import quirks
 
     monkeypatch.setattr(resources, "load_yaml", lambda area, rel: {
         "context_length_exceeded": {"statuses": [400], "patterns": ["(unclosed"]},
@@ -249,7 +259,7 @@ def test_an_attempt_without_reported_usage_still_counts_as_a_call(server, openai
 def test_llama_cpp_request_validation_500_for_json_schema_is_named_and_not_retried():
     """The body llama-cpp-python 0.3.x's server really answers to response_format json_schema (seen by hand
     against ../shared/tools/real-llm-server): a 500 carrying its request validation error."""
-    from pmcomm_llm.quirks import match_quirk
+    from pmcomm_llm.providers.quirks import match_quirk
 
     body = ("1 validation error:\n  {'type': 'literal_error', 'loc': ('body', 'response_format', 'type'), "
             "'msg': \"Input should be 'text' or 'json_object'\", 'input': 'json_schema', "

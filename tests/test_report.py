@@ -14,8 +14,8 @@ from typing import Any
 
 import pytest
 
-from pmcomm_llm.errors import PmcommError
-from pmcomm_llm.report import compare_reports, render_comparison, render_html, render_markdown
+from pmcomm_llm.core.errors import PmcommError
+from pmcomm_llm.evaluation.report import compare_reports, render_comparison, render_html, render_markdown
 
 # --- the synthetic report ---------------------------------------------------------------------------------
 

@@ -8,7 +8,7 @@ import time
 import pytest
 
 from pmcomm_llm import AuthenticationError, ConfigError, Drafter, DraftRetryError, OutputTruncatedError
-from pmcomm_llm.errors import ProviderError
+from pmcomm_llm.core.errors import ProviderError
 from pmcomm_llm.testing import Hang, Length, Malformed, Reply, Status
 from pmcomm_llm.testing.responders import offline_responder
 

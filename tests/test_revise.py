@@ -8,8 +8,8 @@ import pytest
 from click.testing import CliRunner
 
 from pmcomm_llm import Drafter
-from pmcomm_llm.cli import cli
-from pmcomm_llm.errors import RevisionError
+from pmcomm_llm.cli.commands import cli
+from pmcomm_llm.core.errors import RevisionError
 from pmcomm_llm.testing import FakeOpenAIServer
 from pmcomm_llm.testing.responders import offline_responder
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 
 from pmcomm_llm import Scenario, ScenarioError, parse_scenario
-from pmcomm_llm.scenario import infer_language
+from pmcomm_llm.core.scenario import infer_language
 
 
 def test_examples_all_validate(examples):

@@ -13,8 +13,9 @@ import json
 import sys
 from pathlib import Path
 
-from pmcomm_llm.checks import Candidate, message_shape
-from pmcomm_llm.scenario import Scenario
+from pmcomm_llm.core.scenario import Scenario
+from pmcomm_llm.evaluation.checks import message_shape
+from pmcomm_llm.grounding.checks import Candidate
 
 HERE = Path(__file__).resolve().parent
 REASONS = {"sentences": "more than 5 sentences", "label line (": "a label line", "bullet": "a bullet list",

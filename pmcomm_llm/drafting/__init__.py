@@ -1,2 +1,2 @@
-"""Drafting: the offline drafter (``offline``), its sentences as data (``templates``) and the word fitting that
-puts a scenario's facts into them (``wording``). The model-backed chain joins this package with the redesign."""
+"""Drafting a message: the model-backed chain (``chain``), the offline drafter (``offline``, with its sentences as
+data in ``templates`` and the word fitting in ``wording``) and revisions (``revising``)."""

@@ -9,7 +9,7 @@ short sentences with no labels, lists or signature block. The tone changes the s
 
 ``max_chars`` (or the channel's budget) is a hard limit: the drafter picks shorter sentences and drops the least
 important optional facts, never a required element or a caveat attached to a date, and lists what it dropped.
-When even that does not fit, it says so (:class:`~pmcomm_llm.errors.LengthLimitError`) instead of cutting.
+When even that does not fit, it says so (:class:`~pmcomm_llm.core.errors.LengthLimitError`) instead of cutting.
 """
 
 from __future__ import annotations
@@ -19,12 +19,12 @@ import sys
 from dataclasses import dataclass, field
 from typing import Any
 
-from pmcomm_llm.draft import Alternative, DraftContent, PrincipleSentence
+from pmcomm_llm.core.draft import Alternative, DraftContent, PrincipleSentence
+from pmcomm_llm.core.errors import LengthLimitError
+from pmcomm_llm.core.scenario import Kind, Scenario
 from pmcomm_llm.drafting.templates import OfflineTemplates, load_offline
 from pmcomm_llm.drafting.wording import Wording
-from pmcomm_llm.errors import LengthLimitError
 from pmcomm_llm.grounding.text import count_sentences
-from pmcomm_llm.scenario import Kind, Scenario
 
 __all__ = ["OfflineDraft", "compose", "offline_content", "offline_draft", "announce_offline",
            "silence_offline_notice"]
@@ -427,7 +427,7 @@ def compose(scenario: Scenario, limit: int, max_sentences: int | None = None) ->
     draft = composer.compose(scenario.tone)
     if "client_message" not in draft.dropped and composer.concern:
         # The client's words are untrusted: if echoing them trips the guard, acknowledge without them.
-        from pmcomm_llm.guard import check_draft
+        from pmcomm_llm.grounding.guard import check_draft
 
         report = check_draft(draft.content, scenario)
         if report.passed:

@@ -13,8 +13,8 @@ import string
 from functools import cache
 from typing import Any
 
-from pmcomm_llm.errors import PromptError
-from pmcomm_llm.resources import load_yaml
+from pmcomm_llm.core.errors import PromptError
+from pmcomm_llm.core.resources import load_yaml
 
 __all__ = ["OfflineTemplates", "banned_phrases", "load_offline", "taiwan_converter", "OFFLINE_FILES"]
 

@@ -28,12 +28,12 @@ from typing import TYPE_CHECKING, Literal
 
 from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
 
+from pmcomm_llm.core.resources import load_yaml
 from pmcomm_llm.grounding.quantities import Grounding, Mention, extract
 from pmcomm_llm.grounding.text import MultiTerms, Terms, clauses_of, features, sentences_of
-from pmcomm_llm.resources import load_yaml
 
 if TYPE_CHECKING:
-    from pmcomm_llm.scenario import Scenario
+    from pmcomm_llm.core.scenario import Scenario
 
 __all__ = ["KINDS", "Analysis", "Finding", "analyse", "promise_lexicon", "severity_policy", "stated_publicly"]
 
@@ -99,7 +99,7 @@ class _Policy(BaseModel):
 @cache
 def severity_policy() -> dict[str, Severity]:
     """``grounding.severity`` of ``evals/rubric.yaml``: which findings block a draft. Data, not code."""
-    from pmcomm_llm.errors import PromptError
+    from pmcomm_llm.core.errors import PromptError
 
     try:
         return _Policy.model_validate(load_yaml("evals", "rubric.yaml").get("grounding") or {}).severity

@@ -28,9 +28,9 @@ def scenario_from_request(request: dict[str, Any]) -> dict[str, Any]:
 
 
 def offline_responder(request: dict[str, Any]) -> dict[str, Any]:
+    from pmcomm_llm.core.scenario import parse_scenario
     from pmcomm_llm.drafting.offline import offline_content
-    from pmcomm_llm.prompts import load_prompts
-    from pmcomm_llm.scenario import parse_scenario
+    from pmcomm_llm.prompting.prompts import load_prompts
 
     scenario = parse_scenario(scenario_from_request(request))
     return offline_content(scenario, load_prompts()).model_dump(mode="json")

@@ -1,0 +1,1 @@
+"""Drafting many scenarios from a file: the runner, its journals, the cache, cost estimates and the Batch API."""

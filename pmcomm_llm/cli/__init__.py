@@ -1,0 +1,1 @@
+"""The ``pmcomm`` command: the only place that prints or exits."""

@@ -1,0 +1,1 @@
+"""Scoring drafts: the deterministic checks, the rubric, the LLM judge, calibration and the reports."""
