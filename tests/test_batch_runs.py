@@ -207,7 +207,7 @@ def test_json_array_is_streamed_item_by_item(tmp_path, examples):
     assert sum(1 for _ in stream) == 499
 
 
-def test_rate_limiter_waits_instead_of_failing(monkeypatch):
+def test_rate_limiter_waits_instead_of_failing():
     from pmcomm_llm.providers import ratelimit
 
     clock = [1000.0]
@@ -217,11 +217,8 @@ def test_rate_limiter_waits_instead_of_failing(monkeypatch):
         waits.append(seconds)
         clock[0] += seconds
 
-    monkeypatch.setattr(ratelimit.time, "monotonic", lambda: clock[0])
-    monkeypatch.setattr(ratelimit.asyncio, "sleep", fake_sleep)
-
     async def run():
-        limiter = ratelimit.RateLimiter(rpm=2, tpm=1000)
+        limiter = ratelimit.RateLimiter(rpm=2, tpm=1000, clock=lambda: clock[0], sleep=fake_sleep)
         for _ in range(3):
             await limiter.acquire(100)
             limiter.settle(100, 150)

@@ -232,11 +232,7 @@ class _Run:
             self.notice(note)
             settings = settings.model_copy(update={"concurrency": concurrency})
         self.settings = settings
-        self.drafter = Drafter(settings)
-        if options.quiet:
-            from pmcomm_llm.drafting.offline import silence_offline_notice
-
-            silence_offline_notice()
+        self.drafter = Drafter(settings, notice=None if options.quiet else self.notice)
         self.summary = BatchSummary()
         self.stop: EnvironmentFault | PmcommError | None = None
         self.read = self.not_run = 0
@@ -295,9 +291,7 @@ class _Run:
 
             load_rubric()
         if self.drafter.backend != "offline":
-            import langchain_openai  # noqa: F401
-
-            import pmcomm_llm.engine  # noqa: F401
+            import pmcomm_llm.providers.transport  # noqa: F401
 
     # -- writing -----------------------------------------------------------------------------------------
 
@@ -478,7 +472,7 @@ class _Run:
             "usage": self.usage.model_dump(),
             "estimated_cost_usd": 0.0 if offline else None if is_local_endpoint(self.settings.base_url)
             else estimate_cost(self.usage, model),
-            "model": model, "engine": self.settings.engine if not offline else "offline",
+            "model": model,
             "prompt_version": drafter.prompts.version, "wall_s": round(time.monotonic() - self.started, 3),
             "output": str(options.output), "errors": str(self.errors_path),
         })
