@@ -443,6 +443,7 @@ def test_a_taiwan_form_replaces_the_conversion_where_given():
 
     data = _messages_data()
     assert MessageCatalogue(data).form("missing_subject.fail", "zh-TW") == "郵件需要一個具體的主旨"
+    assert "用錯了對象" in MessageCatalogue(data).form("fabricated_fact.wrong_thing", "zh-TW"), "not 物件"
     data["missing_subject"]["fail"]["zh-TW"] = "Email 需要具體的主旨"
     assert MessageCatalogue(data).form("missing_subject.fail", "zh-TW") == "Email 需要具體的主旨"
 
