@@ -17,7 +17,7 @@ import logging
 import time
 from typing import Any, Callable, Sequence
 
-from langchain_core.runnables import Runnable, RunnableLambda
+from langchain_core.runnables import Runnable, RunnableConfig
 
 from pmcomm_llm.core.aio import run_sync
 from pmcomm_llm.core.draft import Draft, DraftContent, DraftMeta, Usage
@@ -29,10 +29,10 @@ from pmcomm_llm.grounding.guard import GuardReport, check_draft
 from pmcomm_llm.prompting.prompts import PromptSet, load_prompts, render_strict
 from pmcomm_llm.providers.request import Message, output_schema
 from pmcomm_llm.providers.response import Completion, parse_answer
-from pmcomm_llm.providers.structured import StructuredModel, complete
+from pmcomm_llm.providers.structured import StructuredModel, complete, traced
 from pmcomm_llm.providers.transport import Transport
 
-__all__ = ["OFFLINE_MODEL", "OFFLINE_NOTICE", "Drafter", "draft_schema"]
+__all__ = ["OFFLINE_MODEL", "OFFLINE_NOTICE", "DraftChain", "Drafter", "draft_schema"]
 
 OFFLINE_MODEL = "offline-templates"
 OFFLINE_NOTICE = ("drafting offline (deterministic templates, no model). To draft with a model, set OPENAI_API_KEY "
@@ -46,6 +46,32 @@ log = logging.getLogger("pmcomm_llm")
 def draft_schema() -> dict[str, Any]:
     """The JSON schema the model must fill (strict-mode compatible: every field required, no extras)."""
     return output_schema(DraftContent, "DraftContent")
+
+
+class DraftChain(Runnable[Any, Draft]):
+    """The drafting chain as one Runnable: a scenario (or its dict) in, a guarded :class:`Draft` out.
+
+    Inside, the prompt is rendered, the model step (itself a Runnable, so a tracer sees every call and re-ask)
+    answers, and the answer is validated and guarded, looping back within the re-ask budget — a loop, which is why
+    it is one Runnable and not a linear ``prompt | model | parser`` sequence.
+    """
+
+    name = "pmcomm_draft"
+
+    def __init__(self, drafter: Drafter) -> None:
+        self.drafter = drafter
+
+    def invoke(self, input: Any, config: RunnableConfig | None = None, **kwargs: Any) -> Draft:
+        listening = traced(config)
+        if listening is None:
+            return self.drafter._draft_input_sync(input)
+        return self._call_with_config(self.drafter._draft_input_sync, input, listening)
+
+    async def ainvoke(self, input: Any, config: RunnableConfig | None = None, **kwargs: Any) -> Draft:
+        listening = traced(config)
+        if listening is None:
+            return await self.drafter._draft_input(input)
+        return await self._acall_with_config(self.drafter._draft_input, input, listening)
 
 
 class Drafter:
@@ -70,9 +96,7 @@ class Drafter:
             schema_note=lambda schema: render_strict(note, schema=schema))
         self._notice = notice
         self._announced = False
-        self.chain: Runnable[Any, Draft] = (
-            RunnableLambda(self._scenario, name="scenario")
-            | RunnableLambda(self._draft_sync, afunc=self._draft_scenario, name="pmcomm_draft"))
+        self.chain: Runnable[Any, Draft] = DraftChain(self)
 
     # -- the request ---------------------------------------------------------------------------------------
 
@@ -133,6 +157,12 @@ class Drafter:
     def _draft_sync(self, scenario: Scenario) -> Draft:
         return run_sync(self._draft_scenario(scenario), loop_free=self.backend == "offline")
 
+    async def _draft_input(self, scenario: Scenario | dict[str, Any]) -> Draft:
+        return await self._draft_scenario(self._scenario(scenario))
+
+    def _draft_input_sync(self, scenario: Scenario | dict[str, Any]) -> Draft:
+        return self._draft_sync(self._scenario(scenario))
+
     async def _complete(self, scenario: Scenario, prompt: list[Message]) -> Draft:
         """Ask the model for a draft of ``scenario`` that validates and passes the guard, within the budgets."""
         last: list[GuardReport] = []  # the guard's report on the latest valid answer: the one returned
@@ -155,8 +185,6 @@ class Drafter:
 
     def draft(self, scenario: Scenario | dict[str, Any]) -> Draft:
         """Synchronous :meth:`adraft` (works in scripts and in Jupyter; offline needs no event loop)."""
-        if self.backend == "offline":  # no thread or loop to start: drive the chain directly
-            return self._draft_sync(self._scenario(scenario))
         return self.chain.invoke(scenario)
 
     def runnable(self) -> Runnable[Any, Draft]:

@@ -23,7 +23,7 @@ from __future__ import annotations
 import re
 from bisect import bisect_left
 from dataclasses import dataclass, field, replace
-from functools import cache
+from functools import cache, lru_cache
 from typing import TYPE_CHECKING, Literal
 
 from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
@@ -178,6 +178,8 @@ def preload() -> None:
     _cues()
     promise_lexicon()
     _scanner()
+    _topic_scanner()
+    _group_scanner()
     messages_catalogue()
     _check_group_labels()
 
@@ -227,15 +229,28 @@ class _Sources:
     other_dates: frozenset[tuple[int, int]]
 
 
+@cache
+def _topic_scanner() -> MultiTerms:
+    return MultiTerms(dict(_cues().money_topics))
+
+
+@cache
+def _group_scanner() -> MultiTerms:
+    return MultiTerms(dict(promise_lexicon().groups))
+
+
+def _labels_found(scanner: MultiTerms, text: str) -> frozenset[str]:
+    """The lexicons of ``scanner`` that occur in ``text``: one Aho-Corasick pass, not one scan per term."""
+    return frozenset(label for label, hits in scanner.scan(text.lower()).items() if hits)
+
+
+@lru_cache(maxsize=8192)
 def _money_topics(text: str) -> frozenset[str]:
-    low = text.lower()
-    return frozenset(t for t, terms in _cues().money_topics.items() if terms.find(low) is not None)
+    return _labels_found(_topic_scanner(), text)
 
 
 def _promise_groups(text: str) -> frozenset[str]:
-    low = text.lower()
-    lex = promise_lexicon()
-    return frozenset(g for g, terms in lex.groups.items() if terms.find(low) is not None) | (
+    return _labels_found(_group_scanner(), text) | (
         {"discount"} if any(m.kind == "discount" for m in extract(text)) else set())
 
 
