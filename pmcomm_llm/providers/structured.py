@@ -114,17 +114,14 @@ class StructuredModel(Runnable[Any, Attempt[T]], Generic[T]):
 
         try:
             completion = await call_with_retries(once, max_retries=s.max_retries, backoff_max=s.backoff_max)
-        except OutputTruncatedError:
-            raise
         except Exception as exc:  # noqa: BLE001 - provider_error keeps what it does not know as it came
             error = provider_error(exc, model=s.model, base_url=s.base_url, method=s.method)
             if error is exc:
                 raise
             raise error from None
-        attempt = parse_answer(completion, self.output)
-        if self.limiter is not None:
-            self.limiter.settle(estimate, (attempt.usage or {}).get("total_tokens"))
-        return attempt
+        if self.limiter is not None:  # settled before parsing: a cut-off answer used its tokens too
+            self.limiter.settle(estimate, (completion.usage_counts or {}).get("total_tokens"))
+        return parse_answer(completion, self.output)
 
     # -- Runnable ------------------------------------------------------------------------------------------
 
