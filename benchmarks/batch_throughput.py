@@ -68,7 +68,7 @@ def child_ours(args: argparse.Namespace) -> dict:
     settings = Settings.resolve(backend=args.backend, base_url=args.url or None, api_key="sk-bench",
                                 model="bench-model", concurrency=args.concurrency, engine=args.engine,
                                 max_retries=2)
-    options = RunOptions(output=Path(args.out), quiet=True, cache=args.cache, summary=False)
+    options = RunOptions(output=Path(args.out), cache=args.cache, summary=False)
     cpu0, t0 = time.process_time(), time.perf_counter()
     summary = asyncio.run(arun_file(args.input, settings, options))
     wall, cpu = time.perf_counter() - t0, time.process_time() - cpu0
