@@ -1,6 +1,9 @@
 """Resume benchmark: how long a re-run over a finished output takes before it drafts anything.
 
-    .venv/bin/python benchmarks/resume_scan.py [--items 100000] [--before /work/main] [--repeat 3]
+    .venv/bin/python benchmarks/resume_scan.py [--items 100000] [--before DIR] [--repeat 3]
+
+``--before DIR`` times another checkout with this venv, e.g. the commit before input hashes:
+``mkdir /tmp/before && git archive 338cb6e | tar -x -C /tmp/before``.
 
 It builds an input of ``--items`` scenarios (the examples under new ids) and a finished output for it
 (synthesised: the examples drafted offline once, one record per input line under its id), in two forms:
@@ -109,7 +112,7 @@ def best(checkout: Path, source: Path, output: Path, scratch: Path, repeat: int,
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--items", type=int, default=100_000)
-    parser.add_argument("--before", type=Path, default=None, help="another checkout to time, e.g. /work/main")
+    parser.add_argument("--before", type=Path, default=None, help="another checkout to time (see above)")
     parser.add_argument("--repeat", type=int, default=3, help="runs per case; the fastest counts")
     args = parser.parse_args()
     n = args.items
