@@ -189,6 +189,21 @@ def test_a_full_disk_stops_the_run_with_exit_3_and_the_same_command_resumes(tmp_
     _exactly_once(items, out, errors)
 
 
+def test_a_disk_that_fills_while_writing_input_errors_stops_cleanly_and_resumes(tmp_path, examples, disk):
+    bad = [dict(examples[0], id=f"bad-{i:03d}", kind="postpone") for i in range(300)]
+    src = tmp_path / "in.jsonl"
+    _write_jsonl(src, bad)
+    out, errors = disk.path / "out.jsonl", disk.path / "out.errors.jsonl"
+    disk.fill_after(size_kib=16, writes=20)
+    first = _invoke("draft", str(src), "-o", str(out), "--backend", "offline", "--quiet")
+    assert first.exit_code == 3 and "the disk is full" in first.output
+    assert "internal error" not in first.output, "an error record that could not be written is left, not lost"
+    disk.heal()
+    second = _invoke("draft", str(src), "-o", str(out), "--backend", "offline", "--quiet")
+    assert second.exit_code == 1
+    _exactly_once(bad, out, errors)
+
+
 def test_a_read_only_output_location_is_one_clear_message_not_a_traceback(tmp_path, examples, disk):
     src = tmp_path / "in.json"
     src.write_text(json.dumps(examples[:3], ensure_ascii=False), encoding="utf-8")

@@ -403,9 +403,14 @@ class Journal:
 
     def reject(self, record: dict[str, Any], job: Job | None = None) -> None:
         """Write an error record (an input error has no job)."""
-        if self.errs is None:
-            self.errs = Appender(self.errors_path, truncate=False)
-        self.errs.write(json.dumps(record, ensure_ascii=False) + "\n")
+        try:
+            if self.errs is None:
+                self.errs = Appender(self.errors_path, truncate=False)
+            self.errs.write(json.dumps(record, ensure_ascii=False) + "\n")
+        except EnvironmentFault:
+            if job is None:
+                self.left += 1  # an input error that could not be written: the next run finds it again
+            raise
         if job is not None:
             job.landed = True
         self.summary.failed += 1
