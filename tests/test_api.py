@@ -109,3 +109,26 @@ def test_invalid_setting_names_the_variable_not_the_value(monkeypatch):
     monkeypatch.setenv("PMCOMM_TIMEOUT", "soon")
     with pytest.raises(ConfigError, match="PMCOMM_TIMEOUT"):
         Settings.resolve()
+
+
+def test_a_callback_handler_sees_the_chain_and_every_model_call_of_a_reask(server, openai_settings, example):
+    """LangSmith-style tracing: the draft is one run, and each model attempt a child run under it."""
+    from langchain_core.callbacks import BaseCallbackHandler
+
+    from pmcomm_llm.testing import Malformed
+
+    class Recorder(BaseCallbackHandler):
+        def __init__(self) -> None:
+            self.starts: list[tuple[str, object]] = []
+
+        def on_chain_start(self, serialized, inputs, *, run_id, parent_run_id=None, **kwargs):
+            self.starts.append((kwargs.get("name") or (serialized or {}).get("name"), parent_run_id))
+
+    server.enqueue(Malformed())
+    recorder = Recorder()
+    draft = asyncio.run(Drafter(**openai_settings).runnable().ainvoke(example("delay_notice"),
+                                                                      {"callbacks": [recorder]}))
+    names = [name for name, _ in recorder.starts]
+    assert draft.meta.attempts == 2
+    assert names.count("pmcomm_draft") == 1 and names.count("DraftContent") == 2
+    assert all(parent is not None for name, parent in recorder.starts if name == "DraftContent")

@@ -211,7 +211,7 @@ def test_json_array_is_streamed_item_by_item(tmp_path, examples):
     assert sum(1 for _ in stream) == 499
 
 
-def test_rate_limiter_waits_instead_of_failing(monkeypatch):
+def test_rate_limiter_waits_instead_of_failing():
     from pmcomm_llm.providers import ratelimit
 
     clock = [1000.0]
@@ -221,11 +221,8 @@ def test_rate_limiter_waits_instead_of_failing(monkeypatch):
         waits.append(seconds)
         clock[0] += seconds
 
-    monkeypatch.setattr(ratelimit.time, "monotonic", lambda: clock[0])
-    monkeypatch.setattr(ratelimit.asyncio, "sleep", fake_sleep)
-
     async def run():
-        limiter = ratelimit.RateLimiter(rpm=2, tpm=1000)
+        limiter = ratelimit.RateLimiter(rpm=2, tpm=1000, clock=lambda: clock[0], sleep=fake_sleep)
         for _ in range(3):
             await limiter.acquire(100)
             limiter.settle(100, 150)
@@ -418,8 +415,7 @@ def test_draft_many_stops_at_a_rejected_key_and_reports_the_rest_not_run(example
 def test_a_file_run_reports_through_its_events_and_prints_nothing(tmp_path, examples, capsys):
     from pmcomm_llm import Settings
     from pmcomm_llm.batch.runner import RunEvents, RunOptions, arun_file
-    from pmcomm_llm.drafting.offline import silence_offline_notice
-
+    from pmcomm_llm.drafting.chain import OFFLINE_NOTICE
     class Heard(RunEvents):
         def __init__(self) -> None:
             self.notices, self.failed_ids, self.lines = [], [], []
@@ -436,7 +432,6 @@ def test_a_file_run_reports_through_its_events_and_prints_nothing(tmp_path, exam
     bad = dict(examples[1], id="bad")
     del bad["situation"]
     src, out = tmp_path / "in.jsonl", tmp_path / "out.jsonl"
-    silence_offline_notice()  # drafting/'s own one-time notice is not the runner's
     _write_jsonl(src, [examples[0]])
     _offline_run(src, out)
     with out.open("ab") as handle:
@@ -447,7 +442,8 @@ def test_a_file_run_reports_through_its_events_and_prints_nothing(tmp_path, exam
     summary = asyncio.run(arun_file(str(src), Settings(backend="offline"),
                                     RunOptions(output=out, events=heard, clock=clock)))
     assert capsys.readouterr() == ("", "")
-    assert len(heard.notices) == 1 and "kept aside" in heard.notices[0]
+    assert len(heard.notices) == 2 and "kept aside" in heard.notices[0]
+    assert heard.notices[1] == OFFLINE_NOTICE, "the drafter's notice is the run's, not a print"
     assert heard.failed_ids == ["bad"] and len(heard.lines) == 3
     assert heard.lines[-1].startswith("pmcomm: 2/2 · done 1 · failed 1 · skipped 1")
     assert summary.extra["wall_s"] == 0.0 and summary.extra["notices"] == heard.notices

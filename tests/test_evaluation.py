@@ -170,11 +170,8 @@ def test_judge_quote_not_in_draft_is_reasked(example):
     scenario = parse_scenario(example("decline_request", language="en"))
     draft = Drafter(backend="offline").draft(scenario)
     with FakeOpenAIServer(responder=judge_responder) as server:
-        request = {"messages": [m.model_dump() | {"content": m.content} for m in
-                                _judge(server).messages(Candidate.of(draft), scenario,
-                                                        load_rubric().judged_for(scenario.kind))]}
-        invented = judge_responder({"messages": [{"content": request["messages"][0]["content"]},
-                                                 {"content": request["messages"][1]["content"]}]})
+        messages = _judge(server).messages(Candidate.of(draft), scenario, load_rubric().judged_for(scenario.kind))
+        invented = judge_responder({"messages": messages})
         invented["verdicts"][0]["quote"] = "We will refund everything."
         server.enqueue(Reply(invented))
         result = evaluate(draft, scenario, judge=_judge(server))

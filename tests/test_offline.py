@@ -290,14 +290,19 @@ def _all_strings(node):
             yield from _all_strings(x)
 
 
-def test_offline_announces_itself_once_on_stderr(example, capsys, monkeypatch):
-    from pmcomm_llm.drafting import offline
+def test_offline_announces_itself_once_through_the_notice_callback_and_prints_nothing(example, capsys):
+    notices = []
+    drafter = Drafter(backend="offline", notice=notices.append)
+    drafter.draft(example("delay_notice"))
+    drafter.draft(example("cancel_project"))
+    assert len(notices) == 1 and "drafting offline" in notices[0] and "OPENAI_API_KEY" in notices[0]
+    assert capsys.readouterr() == ("", "")
 
-    monkeypatch.setattr(offline, "_announced", False)
-    Drafter(backend="offline").draft(example("delay_notice"))
-    Drafter(backend="offline").draft(example("cancel_project"))
-    err = capsys.readouterr().err
-    assert err.count("drafting offline") == 1 and "OPENAI_API_KEY" in err
+
+def test_without_a_callback_the_offline_notice_goes_to_the_pmcomm_logger(example, caplog):
+    with caplog.at_level("INFO", logger="pmcomm_llm"):
+        Drafter(backend="offline").draft(example("delay_notice"))
+    assert [r.message for r in caplog.records if "drafting offline" in r.message]
 
 
 def test_auto_backend_is_offline_without_key_or_url():

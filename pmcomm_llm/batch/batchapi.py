@@ -44,10 +44,8 @@ from pmcomm_llm.batch.runner import BatchSummary, Job, Journal, Runner, default_
 from pmcomm_llm.core.draft import Draft
 from pmcomm_llm.core.errors import (
     ConfigError,
-    DraftRetryError,
     InputFileError,
     MalformedReplyError,
-    OutputTruncatedError,
     ProviderError,
 )
 from pmcomm_llm.core.files import RunLock, atomic_write_text, refuse_foreign, refuse_same_file
@@ -55,7 +53,7 @@ from pmcomm_llm.core.inputs import InputItem, error_record, prepare, read_items
 from pmcomm_llm.core.scenario import Scenario
 from pmcomm_llm.core.settings import Settings, redact_url
 from pmcomm_llm.drafting.chain import Drafter
-from pmcomm_llm.providers.response import read_completion
+from pmcomm_llm.providers.response import Completion, read_completion
 from pmcomm_llm.providers.retry import call_with_retries, provider_error
 
 __all__ = [
@@ -308,12 +306,7 @@ class _Api:
 
 def _api_key(settings: Settings) -> str:
     """The key to send; fails with what to set when there is none (checked before any work is done)."""
-    if settings.api_key is not None:
-        return settings.api_key.get_secret_value()
-    if not settings.base_url:
-        raise ConfigError("no API key: set OPENAI_API_KEY (or PMCOMM_API_KEY) to use the Batch API, or "
-                          "OPENAI_BASE_URL for a compatible server")
-    return "not-needed"  # local servers accept any key
+    return settings.request_key(purpose=" to use the Batch API")
 
 
 def _detail(exc: openai.APIStatusError) -> str:
@@ -701,11 +694,13 @@ async def acancel(state_path: str | Path, *, settings: Settings | None = None) -
 # -- collect -----------------------------------------------------------------------------------------------
 
 
-def _answer(line: Any) -> tuple[str, dict[str, int]]:
-    """The raw JSON answer and usage of one result line, or the error that explains why there is none.
+def _answer(line: Any) -> tuple[Completion, dict[str, int]]:
+    """The chat completion and usage of one result line, or the error that explains why there is none.
 
-    A line of any shape ends here as a :class:`ProviderError` (or a truncation / refusal error), never as an
-    ``AttributeError``: the response body is read by the same reply check as the online engines.
+    A line of any shape ends here as a :class:`ProviderError` (or a :class:`MalformedReplyError`), never as an
+    ``AttributeError``: the response body is read by the same reply parser as online answers, and the drafter
+    turns the completion into a draft as online (:meth:`Drafter.finish`: a fence tolerated, a refusal, an empty
+    or a cut-off answer named).
     """
     if not isinstance(line, dict):
         raise MalformedReplyError("the batch result line is not a JSON object")
@@ -725,17 +720,7 @@ def _answer(line: Any) -> tuple[str, dict[str, int]]:
         raise ProviderError(f"the model request failed with HTTP {code}: {detail or 'no detail given'}",
                             status_code=code if isinstance(code, int) else None)
     completion = read_completion(body, where="the batch API")
-    choice = completion.choices[0]
-    usage = completion.usage_counts or {"input_tokens": 0, "output_tokens": 0, "total_tokens": 0}
-    raw = choice.message.answer
-    if choice.finish_reason == "length":
-        raise OutputTruncatedError("the model hit its output token limit before finishing the draft "
-                                   "(finish_reason=length)", last_raw=raw, usage=usage)
-    refusal = choice.message.refusal
-    if refusal:
-        raise DraftRetryError("the model refused to draft", n_attempts=1, last_raw=refusal, usage=usage,
-                              last_error=f"refusal: {refusal}")
-    return raw, usage
+    return completion, completion.usage_counts or {"input_tokens": 0, "output_tokens": 0, "total_tokens": 0}
 
 
 def _missing_reason(job: BatchJob) -> str:
@@ -802,10 +787,10 @@ class _Answers:
     async def make(self, job: Job) -> Draft:
         if job.payload is None:
             raise ProviderError(_missing_reason(self.batch))
-        raw, usage = _answer(job.payload)
+        completion, usage = _answer(job.payload)
         if job.scenario is None:
             raise InputFileError(_CHANGED)
-        draft = self.drafter.finish(job.scenario, raw, usage=usage)
+        draft = self.drafter.finish(job.scenario, completion, usage=usage)
         if draft.meta.prompt_version != self.prompt_version:  # the prompts changed since submit: say what was sent
             draft = draft.model_copy(update={"meta": draft.meta.model_copy(update={"prompt_version": self.prompt_version})})
         return draft

@@ -549,7 +549,7 @@ class _FileRun:
             self.notice(note)
             settings = settings.model_copy(update={"concurrency": concurrency})
         self.settings = settings
-        self.drafter = Drafter(settings)
+        self.drafter = Drafter(settings, notice=self.notice)  # "drafting offline" is the run's notice too
         self.cache: Any = None
         self.read = 0
 
@@ -624,9 +624,7 @@ class _FileRun:
 
             load_rubric()
         if self.drafter.backend != "offline":
-            import langchain_openai  # noqa: F401
-
-            import pmcomm_llm.engine  # noqa: F401
+            import pmcomm_llm.providers.transport  # noqa: F401
 
     # -- the work ----------------------------------------------------------------------------------------
 
@@ -674,7 +672,7 @@ class _FileRun:
             "usage": journal.usage.model_dump(),
             "estimated_cost_usd": 0.0 if offline else None if is_local_endpoint(self.settings.base_url)
             else estimate_cost(journal.usage, model),
-            "model": model, "engine": self.settings.engine if not offline else "offline",
+            "model": model,
             "prompt_version": drafter.prompts.version, "wall_s": round(options.clock() - self.started, 3),
             "output": str(options.output), "errors": str(self.errors_path),
         })

@@ -131,9 +131,6 @@ def validate(input_path: str) -> None:
 @click.option("--format", "fmt", type=click.Choice(["jsonl", "md"]), default="jsonl")
 @click.option("--quiet", is_flag=True, help="Print only errors.")
 @click.option("--evaluate", "with_eval", is_flag=True, help="Attach the rubric evaluation to each output line.")
-@click.option("--engine", type=click.Choice(["http", "langchain"]), default=None,
-              help="http (default here): the chain's request over one shared HTTP client, ~1 ms CPU per call; "
-                   "langchain: through ChatOpenAI (PMCOMM_ENGINE).")
 @click.option("--rpm", type=click.IntRange(1), default=None, help="Requests per minute limit (PMCOMM_RPM).")
 @click.option("--tpm", type=click.IntRange(1), default=None, help="Tokens per minute limit (PMCOMM_TPM).")
 @click.option("--no-cache", "no_cache", is_flag=True, help="Do not read or write the draft cache.")
@@ -151,19 +148,17 @@ def validate(input_path: str) -> None:
               help="Show the first item's prompt and the calls, tokens and cost a run would take; call nothing.")
 def draft(input_path: str, output: str, backend: str | None, model: str | None, base_url: str | None,
           method: str | None, concurrency: int | None, errors_path: str | None, fmt: str, quiet: bool,
-          with_eval: bool, engine: str | None, rpm: int | None, tpm: int | None, no_cache: bool, mode: str,
+          with_eval: bool, rpm: int | None, tpm: int | None, no_cache: bool, mode: str,
           state_path: str | None, poll_interval: float, batch_timeout: float | None, strict: bool,
           redraft_flagged: bool, dry_run: bool) -> None:
     """Draft a message for every scenario in INPUT (.json, .jsonl, or - for stdin)."""
-    import os
 
     from pmcomm_llm.batch.runner import RunOptions
     from pmcomm_llm.core.settings import Settings
 
     try:
-        engine = engine or (None if os.environ.get("PMCOMM_ENGINE") else "http")
         settings = Settings.resolve(backend=backend, model=model, base_url=base_url, method=method,
-                                    concurrency=concurrency, engine=engine, rpm=rpm, tpm=tpm)
+                                    concurrency=concurrency, rpm=rpm, tpm=tpm)
         if model and settings.backend == "auto" and settings.effective_backend == "offline":
             raise ConfigError(f"--model {model} was given, but no API key or base URL is set, so drafting would be "
                               "offline: set OPENAI_API_KEY (or OPENAI_BASE_URL / --base-url), or use --backend offline")
@@ -348,10 +343,6 @@ def _run_reported(source: str, settings: Any, options: Any, quiet: bool) -> Any:
     """``pmcomm draft``'s run with its events rendered, then the totals (not with --quiet)."""
     from pmcomm_llm.batch.runner import run_file
 
-    if quiet:
-        from pmcomm_llm.drafting.offline import silence_offline_notice
-
-        silence_offline_notice()
     reporter = _Reporter(quiet)
     options.events = reporter
     try:
@@ -372,7 +363,7 @@ def _report_totals(summary: Any, settings: Any) -> None:
                + (f" (errors: {extra['errors']})" if summary.failed else "")
                + (f"; {extra['not_run']} not run (run the same command again to resume)" if extra["not_run"] else ""),
                err=True)
-    if extra["engine"] == "offline":
+    if settings.effective_backend == "offline":
         return
     cost, usage = extra["estimated_cost_usd"], extra["usage"]
     cost_text = (f"${cost:.4f}" if cost is not None else "n/a (a local endpoint)"

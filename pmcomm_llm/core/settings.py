@@ -44,14 +44,12 @@ DEFAULT_BACKOFF_MAX = 30.0
 
 Backend = Literal["auto", "offline", "openai"]
 Method = Literal["json_schema", "function_calling", "json_mode"]
-Engine = Literal["langchain", "http"]
 
 # field name -> environment variable(s), first set wins
 _ENV: dict[str, tuple[str, ...]] = {
     "backend": ("PMCOMM_BACKEND",),
     "model": ("PMCOMM_MODEL",),
     "method": ("PMCOMM_METHOD",),
-    "engine": ("PMCOMM_ENGINE",),
     "rpm": ("PMCOMM_RPM",),
     "tpm": ("PMCOMM_TPM",),
     "temperature": ("PMCOMM_TEMPERATURE",),
@@ -100,9 +98,6 @@ class Settings(BaseModel):
     backend: Backend = "auto"
     model: str = DEFAULT_MODEL
     method: Method = DEFAULT_METHOD
-    engine: Engine = "langchain"
-    """How requests are sent: through ChatOpenAI ("langchain") or the same request over one shared HTTP
-    client ("http", what the batch CLI uses: about 1 ms of client CPU per call instead of 8)."""
     rpm: int | None = Field(None, ge=1)
     tpm: int | None = Field(None, ge=1)
     temperature: float = Field(DEFAULT_TEMPERATURE, ge=0, le=2)
@@ -148,6 +143,16 @@ class Settings(BaseModel):
         if self.backend != "auto":
             return self.backend
         return "openai" if (self.api_key is not None or self.base_url) else "offline"
+
+    def request_key(self, *, purpose: str = "") -> str:
+        """The key to send. A local server (a base URL and no key) gets a placeholder: Ollama, vLLM and
+        llama.cpp accept any. With neither, the one error that says what to set."""
+        if self.api_key is not None:
+            return self.api_key.get_secret_value()
+        if self.base_url:
+            return "not-needed"
+        raise ConfigError(f"no API key: set OPENAI_API_KEY (or PMCOMM_API_KEY){purpose}, or set OPENAI_BASE_URL for "
+                          "a local OpenAI-compatible server, or use --backend offline")
 
     def judge(self) -> Settings:
         """The judge's own settings: its model/key/URL when set, else the drafting ones, at temperature 0."""

@@ -15,7 +15,6 @@ When even that does not fit, it says so (:class:`~pmcomm_llm.core.errors.LengthL
 from __future__ import annotations
 
 import re
-import sys
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -26,29 +25,11 @@ from pmcomm_llm.drafting.templates import OfflineTemplates, load_offline
 from pmcomm_llm.drafting.wording import Wording
 from pmcomm_llm.grounding.text import count_sentences
 
-__all__ = ["OfflineDraft", "compose", "offline_content", "offline_draft", "announce_offline",
-           "silence_offline_notice"]
+__all__ = ["OfflineDraft", "compose", "offline_content", "offline_draft"]
 
-_announced = False
 _ZH_DONE = r"完成|已|上线|上線|通过|通過|交付|结束|結束|完毕|完畢|就绪|就緒"
 _ZH_TIME = r"(?:\d|[今明后後下本这這每]|周[一二三四五六日]|週[一二三四五六日]|星期)"
 _RANGE = re.compile(r"(?<![\d-])\d{1,3}\s*(?:to|-|–|~|～|至|到)\s*\d{1,3}(?![\d-])")
-
-
-def silence_offline_notice() -> None:
-    """``--quiet``: the one-time "drafting offline" notice is not printed in this process."""
-    global _announced
-    _announced = True
-
-
-def announce_offline() -> None:
-    """Say once per process, on stderr, that drafts are offline and how to use a model instead."""
-    global _announced
-    if not _announced:
-        _announced = True
-        print("pmcomm: drafting offline (deterministic templates, no model). To draft with a model, set "
-              "OPENAI_API_KEY (and OPENAI_BASE_URL for another OpenAI-compatible server) or pass "
-              "--backend openai.", file=sys.stderr)
 
 
 @dataclass(slots=True)

@@ -15,6 +15,7 @@ from typing import Any
 
 from pmcomm_llm.core.errors import PromptError
 from pmcomm_llm.core.resources import load_yaml
+from pmcomm_llm.prompting.files import OFFLINE_FILES
 
 __all__ = ["OfflineTemplates", "banned_phrases", "load_offline", "taiwan_converter", "OFFLINE_FILES"]
 
@@ -24,8 +25,6 @@ NEWS_KEYS = ("decline_request", "cancel_project", "manage_expectations", "delay_
              "delay_confirm")
 CHANNELS = ("email", "im")
 TONES = ("formal", "warm", "concise")
-OFFLINE_FILES = ["offline/zh-CN.yaml", "offline/zh-TW.yaml", "offline/en.yaml", "offline/zh-TW-phrases.yaml",
-                 "banned_phrases.yaml"]
 
 # Every slot the composer reads, the keys it is resolved by, and the placeholders its sentences may use.
 _SLOTS: dict[str, tuple[tuple[str, ...], set[str]]] = {

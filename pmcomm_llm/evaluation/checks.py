@@ -20,6 +20,7 @@ from pmcomm_llm.grounding.checks import (
     CheckFn,
     CheckResult,
     _ok,
+    check_result,
     fabricated_fact,
     grounding_notes,
     internal_leak,
@@ -27,6 +28,7 @@ from pmcomm_llm.grounding.checks import (
     unknown_offer,
 )
 from pmcomm_llm.grounding.checks import preload as preload_safety
+from pmcomm_llm.grounding.messages import message
 from pmcomm_llm.grounding.quantities import extract
 from pmcomm_llm.grounding.text import MultiTerms, count_sentences
 from pmcomm_llm.grounding.text import Terms as _Terms
@@ -92,8 +94,8 @@ def missing_reason(candidate: Candidate, scenario: Scenario) -> CheckResult:
     cov = coverage(reason, _text_features(candidate))
     if cov >= REASON_COVERAGE:
         return CheckResult("missing_reason", True, 1.0, f"reason coverage {cov:.0%}", "")
-    return CheckResult("missing_reason", False, round(cov / REASON_COVERAGE, 3), f"missing: {reason}",
-                       f"the reason is not conveyed (coverage {cov:.0%}); explain why, with the evidence")
+    return check_result("missing_reason", False, round(cov / REASON_COVERAGE, 3), f"missing: {reason}",
+                        message("missing_reason.fail", coverage=f"{cov:.0%}"), scenario)
 
 
 def _offer_features(scenario: Scenario) -> dict[str, set[str]]:
@@ -121,14 +123,14 @@ def _offers_put(candidate: Candidate, scenario: Scenario) -> list[tuple[str, flo
 def missing_alternative(candidate: Candidate, scenario: Scenario) -> CheckResult:
     """At least one of the scenario's offers is put to the client as an option."""
     if not scenario.offers:
-        return _ok("missing_alternative", "the scenario has no offers")
+        return _ok("missing_alternative", message("missing_alternative.no_offers"), scenario)
     scored = _offers_put(candidate, scenario)
     best_id, best = max(scored, key=lambda x: x[1])
     if best >= OFFER_COVERAGE:
         return CheckResult("missing_alternative", True, 1.0, f"offer {best_id} ({best:.0%})", "")
-    return CheckResult("missing_alternative", False, round(best / OFFER_COVERAGE, 3),
-                       "missing: " + "; ".join(o.text for o in scenario.offers),
-                       "no offer is put to the client as an option; present the permitted alternatives")
+    return check_result("missing_alternative", False, round(best / OFFER_COVERAGE, 3),
+                        "missing: " + "; ".join(o.text for o in scenario.offers),
+                        message("missing_alternative.fail"), scenario)
 
 
 def missing_new_date(candidate: Candidate, scenario: Scenario) -> CheckResult:
@@ -136,18 +138,16 @@ def missing_new_date(candidate: Candidate, scenario: Scenario) -> CheckResult:
     dates = scenario.facts.dates
     target = dates.get("new_deadline") or dates.get("confirm_by")
     if target is None:  # only an evaluation gets here: drafting requires one of the two dates
-        return CheckResult("missing_new_date", False, 0.0, "missing: the new date",
-                           "the scenario gives neither a new date nor a confirm-by date, so the message states "
-                           "none; a delay notice must say when delivery will happen or when that will be known")
+        return check_result("missing_new_date", False, 0.0, "missing: the new date",
+                            message("missing_new_date.no_date"), scenario)
     for m in extract(candidate.text):
         if m.kind != "date":
             continue
         year, month, day = m.value  # type: ignore[misc]
         if day == target.day and month in (None, target.month) and year in (None, target.year):
             return CheckResult("missing_new_date", True, 1.0, m.text, "", [(m.start, m.end)])
-    return CheckResult("missing_new_date", False, 0.0, f"missing: {target.isoformat()}",
-                       f"the new date ({target.isoformat()}) is not stated; say when delivery will happen "
-                       "or when the new date will be confirmed")
+    return check_result("missing_new_date", False, 0.0, f"missing: {target.isoformat()}",
+                        message("missing_new_date.fail", date=target.isoformat()), scenario)
 
 
 def _within(positions: list[int], start: int, end: int) -> bool:
@@ -208,18 +208,18 @@ def blame(candidate: Candidate, scenario: Scenario) -> CheckResult:
         has_agent = _within(agents, start, end)
         why = None
         if _within(alone, start, end):
-            why = "puts the fault on the client in hindsight"
+            why = "hindsight"
         elif has_agent and _within(faults, start, end):
-            why = "makes another party the cause of the problem"
+            why = "other_party"
         elif has_agent and _within(emphatic, start, end):
-            why = "points at another party as the cause"
+            why = "pointing"
         elif _within(emphatic, start, end) and _within(faults, start, end):
-            why = "says, emphatically, whose fault the problem is"
+            why = "emphatic"
         elif any(p.search(sentence.lower()) for p in lex.blame_counterfactual):
-            why = "blames another party by saying what would have happened otherwise"
+            why = "counterfactual"
         if why:
-            return CheckResult("blame", False, 0.0, sentence.strip(),
-                               f"{why}; describe the cause and the fix without assigning fault", [(start, end)])
+            return check_result("blame", False, 0.0, sentence.strip(),
+                                message("blame.fail", why=message(f"blame.{why}")), scenario, [(start, end)])
     return _ok("blame")
 
 
@@ -230,9 +230,8 @@ def blunt_refusal(candidate: Candidate, scenario: Scenario) -> CheckResult:
     hit = min(hits) if hits else None
     if hit is None or missing_alternative(candidate, scenario).passed:
         return _ok("blunt_refusal")
-    return CheckResult("blunt_refusal", False, 0.0, candidate.text[hit[0]:hit[1]],
-                       "refuses bluntly with no option offered; pair the limit with what you can do",
-                       [hit])
+    return check_result("blunt_refusal", False, 0.0, candidate.text[hit[0]:hit[1]],
+                        message("blunt_refusal.fail"), scenario, [hit])
 
 
 def _closing_start(candidate: Candidate) -> int:
@@ -258,8 +257,8 @@ def missing_empathy(candidate: Candidate, scenario: Scenario) -> CheckResult:
     if hits:
         hit = min(hits)
         return CheckResult("missing_empathy", True, 1.0, candidate.text[hit[0]:hit[1]], "", [hit])
-    return CheckResult("missing_empathy", False, 0.0, "missing: an acknowledgement of the client's position",
-                       "acknowledge how this affects the client (their goal, the disappointment)")
+    return check_result("missing_empathy", False, 0.0, "missing: an acknowledgement of the client's position",
+                        message("missing_empathy.fail"), scenario)
 
 
 def missing_next_step(candidate: Candidate, scenario: Scenario) -> CheckResult:
@@ -280,8 +279,8 @@ def missing_next_step(candidate: Candidate, scenario: Scenario) -> CheckResult:
         # "a call on Friday at 10" needs no verb; "we will confirm by Friday" needs no channel
         if (has_time and has_channel) or (_within(actions, start, end) and (has_time or has_channel)):
             return CheckResult("missing_next_step", True, 1.0, sentence.strip(), "", [(start, end)])
-    return CheckResult("missing_next_step", False, 0.0, "missing: a follow-up with a time or a channel",
-                       "say what happens next and when (a date, a meeting, a call, a reply channel)")
+    return check_result("missing_next_step", False, 0.0, "missing: a follow-up with a time or a channel",
+                        message("missing_next_step.fail"), scenario)
 
 
 def _limit(candidate: Candidate, scenario: Scenario) -> int:
@@ -300,7 +299,8 @@ def missing_greeting(candidate: Candidate, scenario: Scenario) -> CheckResult:
     if (_tone().greeting.find(low) or scenario.client.name.lower() in low
             or _TITLE_HELLO.match(first) is not None):
         return CheckResult("missing_greeting", True, 1.0, first, "")
-    return CheckResult("missing_greeting", False, 0.0, "missing: a greeting", "open with a greeting by name")
+    return check_result("missing_greeting", False, 0.0, "missing: a greeting", message("missing_greeting.fail"),
+                        scenario)
 
 
 def missing_close(candidate: Candidate, scenario: Scenario) -> CheckResult:
@@ -309,14 +309,13 @@ def missing_close(candidate: Candidate, scenario: Scenario) -> CheckResult:
     low = tail.lower()
     if _tone().closing.find(low) or scenario.sender.name.lower() in low:
         return CheckResult("missing_close", True, 1.0, tail, "")
-    return CheckResult("missing_close", False, 0.0, "missing: a sign-off",
-                       "close with thanks and the sender's name")
+    return check_result("missing_close", False, 0.0, "missing: a sign-off", message("missing_close.fail"), scenario)
 
 
 def missing_subject(candidate: Candidate, scenario: Scenario) -> CheckResult:
     if scenario.channel != "email" or (candidate.subject and candidate.subject.strip()):
         return _ok("missing_subject")
-    return CheckResult("missing_subject", False, 0.0, "missing: subject", "an email needs a specific subject line")
+    return check_result("missing_subject", False, 0.0, "missing: subject", message("missing_subject.fail"), scenario)
 
 
 def too_long(candidate: Candidate, scenario: Scenario) -> CheckResult:
@@ -324,8 +323,9 @@ def too_long(candidate: Candidate, scenario: Scenario) -> CheckResult:
     n = len(candidate.body)
     if n <= limit:
         return CheckResult("too_long", True, 1.0, f"{n}/{limit} characters", "")
-    return CheckResult("too_long", False, round(limit / n, 3), f"{n}/{limit} characters",
-                       f"the body is {n} characters; the {scenario.channel} limit is {limit}")
+    return check_result("too_long", False, round(limit / n, 3), f"{n}/{limit} characters",
+                        message("too_long.fail", length=str(n), channel=message(f"channel.{scenario.channel}"),
+                                limit=str(limit)), scenario)
 
 
 # --- shape: a message, not a form ----------------------------------------------------------------------------
@@ -415,9 +415,8 @@ def message_shape(candidate: Candidate, scenario: Scenario) -> CheckResult:
             spans.append(hit)
     if not problems:
         return _ok("message_shape")
-    return CheckResult("message_shape", False, 0.0, "; ".join(problems),
-                       "write it as a message: sentences, not labels or lists; state a single option as what you "
-                       "can do, and ask for a choice only between real alternatives", sorted(spans))
+    return check_result("message_shape", False, 0.0, "; ".join(problems), message("message_shape.fail"), scenario,
+                        sorted(spans))
 
 
 CHECKS: dict[str, CheckFn] = {
@@ -445,6 +444,6 @@ CHECKS: dict[str, CheckFn] = {
 def preload() -> None:
     """Load every lexicon the checks use now, not lazily inside a worker (where a full file table or a
     read error would fail one item at random instead of stopping the run before it starts)."""
-    preload_safety()
+    preload_safety()  # evals/messages.yaml too
     _tone_scanner()
     _choice_terms()

@@ -3,7 +3,9 @@
 It is a template (``prompts/judge.yaml``) plus a grade schema, at temperature 0, on its own model settings
 (``PMCOMM_JUDGE_*``). Its answers are checked before they count: every criterion present, the score on the
 scale, the quote found verbatim in the draft, the rationale in the draft's language. Anything else is re-asked
-with the exact problem; the last verdict counts. The pass/fail verdict is computed from score and threshold
+with the exact problem through the same re-ask loop the drafter uses
+(:func:`pmcomm_llm.providers.structured.complete`), on the same model step, transport and rate limiter; the
+last verdict counts. The pass/fail verdict is computed from score and threshold
 here, never chosen by the judge.
 """
 
@@ -14,17 +16,16 @@ import re
 from functools import cache
 from typing import Any
 
-from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage
 from pydantic import BaseModel, ConfigDict, Field
 
 from pmcomm_llm.core.draft import Usage
-from pmcomm_llm.core.errors import DraftRetryError
 from pmcomm_llm.core.resources import content_hash, load_model
 from pmcomm_llm.core.scenario import Scenario
-from pmcomm_llm.drafting.chain import StructuredModel
 from pmcomm_llm.evaluation.rubric import Criterion, Rubric
 from pmcomm_llm.grounding.checks import Candidate, CheckResult
 from pmcomm_llm.prompting.prompts import render_strict
+from pmcomm_llm.providers.request import Message
+from pmcomm_llm.providers.structured import StructuredModel, complete
 
 __all__ = ["Judge", "JudgeOutput", "JudgeVerdict"]
 
@@ -74,17 +75,20 @@ def _is_chinese(text: str) -> bool:
 class Judge:
     """Scores drafts with a model. Build once (from the judge settings) and reuse."""
 
-    def __init__(self, settings: Any, rubric: Rubric) -> None:
+    def __init__(self, settings: Any, rubric: Rubric, *, transport: Any = None) -> None:
         self.settings = settings.judge() if hasattr(settings, "judge") else settings
         self.rubric = rubric
-        self.structured = StructuredModel(self.settings, JudgeOutput, "JudgeOutput")
+        note = _templates().json_mode_addendum
+        self.model: StructuredModel[JudgeOutput] = StructuredModel(
+            self.settings, JudgeOutput, "JudgeOutput", transport=transport,
+            schema_note=lambda schema: render_strict(note, schema=schema))
         self.version = content_hash("prompts", ["judge.yaml"])
 
     @property
     def model_name(self) -> str:
         return self.settings.model
 
-    def messages(self, candidate: Candidate, scenario: Scenario, criteria: list[Criterion]) -> list[BaseMessage]:
+    def messages(self, candidate: Candidate, scenario: Scenario, criteria: list[Criterion]) -> list[Message]:
         t = _templates()
         side = "en" if scenario.language == "en" else "zh"
         scale = self.rubric.judge_scale
@@ -94,7 +98,7 @@ class Judge:
         public = scenario.model_dump(mode="json", exclude={"internal_notes", "client_message"}, exclude_none=True)
         user = render_strict(t.user, scenario_json=json.dumps(public, ensure_ascii=False),
                              message=candidate.text.replace("</message>", "</ message>"))
-        return self.structured.json_mode_messages([SystemMessage(system), HumanMessage(user)], t.json_mode_addendum)
+        return [{"role": "system", "content": system}, {"role": "user", "content": user}]
 
     def problems(self, output: JudgeOutput, candidate: Candidate, scenario: Scenario,
                  criteria: list[Criterion]) -> list[str]:
@@ -122,35 +126,19 @@ class Judge:
         """Score ``criteria``; returns one CheckResult per criterion (evidence = the quote) and the usage."""
         if not criteria:
             return [], Usage()
-        messages = self.messages(candidate, scenario, criteria)
-        usage = Usage()
-        attempts = 0
-        last: JudgeOutput | None = None
-        last_problems: list[str] = []
-        while True:
-            attempts += 1
-            attempt = await self.structured.call(messages)
-            usage = usage.add(attempt.usage)
-            if attempt.content is not None:
-                last = attempt.content
-                last_problems = self.problems(last, candidate, scenario, criteria)
-                if not last_problems:
-                    break
-                errors = last_problems
-            else:
-                errors = [attempt.error or "invalid answer"]
-            if attempts > self.settings.max_reasks:
-                if last is None:
-                    raise DraftRetryError("the judge did not return a valid grade", n_attempts=attempts,
-                                          last_raw=attempt.raw_text, usage=usage, last_error="; ".join(errors))
-                break  # the last verdict counts, with its problems recorded
-            t = _templates()
-            side = scenario.language or "en"
-            messages = [*messages, AIMessage(attempt.raw_text or "(empty)"),
-                        HumanMessage(render_strict(t.reask, errors="\n".join(f"- {e}" for e in errors),
-                                                   rationale_language=t.rationale_languages[side]))]
-        assert last is not None
-        return self._results(last, candidate, criteria, last_problems), usage
+        t = _templates()
+        language = t.rationale_languages[scenario.language or "en"]
+
+        def reask(kind: str, problems: Any) -> str:
+            return render_strict(t.reask, errors="\n".join(f"- {p}" for p in problems), rationale_language=language)
+
+        done = await complete(self.model, self.messages(candidate, scenario, criteria), reask=reask,
+                              check=lambda output: self.problems(output, candidate, scenario, criteria),
+                              max_reasks=self.settings.max_reasks, what="the judge did not return a valid grade")
+        return self._results(done.content, candidate, criteria, done.problems), done.usage
+
+    async def aclose(self) -> None:
+        await self.model.aclose()
 
     def _results(self, output: JudgeOutput, candidate: Candidate, criteria: list[Criterion],
                  problems: list[str]) -> list[CheckResult]:

@@ -15,13 +15,14 @@ from typing import Any, Callable
 from pmcomm_llm.core.resources import load_yaml
 from pmcomm_llm.core.scenario import Scenario
 from pmcomm_llm.grounding.claims import analyse, stated_publicly
+from pmcomm_llm.grounding.messages import Listed, Message, message, messages_catalogue
 from pmcomm_llm.grounding.quantities import Mention, extract
 from pmcomm_llm.grounding.text import Terms as _Terms
 from pmcomm_llm.grounding.text import features as _features
 from pmcomm_llm.grounding.text import sentences_of as _sentences
 
-__all__ = ["SAFETY_CHECKS", "Candidate", "CheckFn", "CheckResult", "fabricated_fact", "grounding_notes",
-           "internal_leak", "unauthorized_commitment", "unknown_offer", "preload"]
+__all__ = ["SAFETY_CHECKS", "Candidate", "CheckFn", "CheckResult", "check_result", "fabricated_fact",
+           "grounding_notes", "internal_leak", "unauthorized_commitment", "unknown_offer", "preload"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,32 +67,48 @@ class CheckResult:
     message: str = ""
     spans: list[tuple[int, int]] = field(default_factory=list)
     """Character offsets of the evidence inside ``Candidate.text``, for highlighting."""
+    note: Message | None = field(default=None, compare=False, repr=False)
+    """The message before it was put in a language (``message`` is it in the scenario's): the guard renders it
+    in English for the re-ask. Not serialised; ``message`` is."""
+
+    def message_in(self, language: str | None) -> str:
+        """``message`` in another language (the re-ask's English); a result built without a note keeps its own."""
+        return self.note.render(language) if self.note is not None else self.message
 
     def as_dict(self) -> dict[str, Any]:
         return {"id": self.id, "passed": self.passed, "score": self.score, "evidence": self.evidence,
                 "message": self.message, "spans": [list(s) for s in self.spans]}
 
 
-def _ok(check_id: str, message: str = "") -> CheckResult:
-    return CheckResult(check_id, True, 1.0, "", message)
+def check_result(check_id: str, passed: bool, score: float, evidence: str, note: Message | None,
+                 scenario: Scenario, spans: list[tuple[int, int]] | None = None) -> CheckResult:
+    """A result whose message is ``note`` in the scenario's language (no note: no message)."""
+    return CheckResult(check_id, passed, score, evidence, note.render(scenario.language) if note else "",
+                       spans or [], note)
 
 
-def _fail(check_id: str, found: list[tuple[int, int, str]], message: str) -> CheckResult:
-    return CheckResult(check_id, False, 0.0, "; ".join(dict.fromkeys(t for _, _, t in found)), message,
-                       [(a, b) for a, b, _ in found])
+def _ok(check_id: str, note: Message | None = None, scenario: Scenario | None = None) -> CheckResult:
+    return CheckResult(check_id, True, 1.0, "", note.render(scenario.language if scenario else None) if note else "",
+                       [], note)
+
+
+def _fail(check_id: str, found: list[tuple[int, int, str]], note: Message, scenario: Scenario) -> CheckResult:
+    return check_result(check_id, False, 0.0, "; ".join(dict.fromkeys(t for _, _, t in found)), note, scenario,
+                        [(a, b) for a, b, _ in found])
 
 
 # --- grounding --------------------------------------------------------------------------------------------
 
 
-def _findings_result(check_id: str, findings: list[Any], lead: str, advice: str) -> CheckResult:
+def _findings_result(check_id: str, findings: list[Any], scenario: Scenario) -> CheckResult:
     """One result for a check's claim-level findings; the message quotes each clause, so a re-ask can say
-    exactly which sentence to change."""
+    exactly which sentence to change (``<check_id>.fail`` in ``evals/messages.yaml`` frames them)."""
     if not findings:
         return _ok(check_id)
-    parts = [f"{f.message} — in: \"{f.clause[:160]}\"" for f in findings]
-    return CheckResult(check_id, False, 0.0, "; ".join(dict.fromkeys(f.clause for f in findings)),
-                       lead + "; ".join(dict.fromkeys(parts)) + advice, [(f.start, f.end) for f in findings])
+    parts = [message("common.finding_in_clause", finding=f.note, clause=f.clause[:160]) for f in findings]
+    note = message(f"{check_id}.fail", findings=Listed(tuple(dict.fromkeys(parts)), "common.clauses"))
+    return check_result(check_id, False, 0.0, "; ".join(dict.fromkeys(f.clause for f in findings)), note, scenario,
+                        [(f.start, f.end) for f in findings])
 
 
 def fabricated_fact(candidate: Candidate, scenario: Scenario) -> CheckResult:
@@ -101,15 +118,14 @@ def fabricated_fact(candidate: Candidate, scenario: Scenario) -> CheckResult:
     as the client's, never asserted; a figure of the internal notes is reported once, by ``internal_leak``.
     """
     findings = analyse(candidate.text, scenario).of("fabricated_fact")
-    return _findings_result("fabricated_fact", findings, "",
-                            ". Use only the scenario's dates and figures, or leave the figure out.")
+    return _findings_result("fabricated_fact", findings, scenario)
 
 
 def grounding_notes(candidate: Candidate, scenario: Scenario) -> CheckResult:
     """What the grounding found that is not blocking (by the rubric's ``grounding:`` policy): by default a
     proposed call's time or length the scenario does not give. A note for the PM to confirm, never a re-ask."""
     findings = analyse(candidate.text, scenario).advisory()
-    return _findings_result("grounding_notes", findings, "to confirm before sending: ", ".")
+    return _findings_result("grounding_notes", findings, scenario)
 
 
 # --- internal notes ---------------------------------------------------------------------------------------
@@ -264,9 +280,8 @@ def internal_leak(candidate: Candidate, scenario: Scenario) -> CheckResult:
     if not found:
         return _ok("internal_leak")
     found = _merge_spans(text, found)
-    return _fail("internal_leak", found,
-                 "reveals internal notes: " + ", ".join(dict.fromkeys(t for _, _, t in found))
-                 + ". Internal notes are context for you only; remove these details.")
+    leaked = Listed(tuple(dict.fromkeys(t for _, _, t in found)))
+    return _fail("internal_leak", found, message("internal_leak.fail", leaked=leaked), scenario)
 
 
 # --- commitments ------------------------------------------------------------------------------------------
@@ -278,8 +293,7 @@ def unauthorized_commitment(candidate: Candidate, scenario: Scenario) -> CheckRe
     someone else's promise are not new promises. Boundaries authorise nothing; only offers do.
     """
     findings = analyse(candidate.text, scenario).of("unauthorized_commitment")
-    return _findings_result("unauthorized_commitment", findings, "",
-                            ". Offer only the scenario's offers, with their own figures; drop this promise.")
+    return _findings_result("unauthorized_commitment", findings, scenario)
 
 
 def unknown_offer(candidate: Candidate, scenario: Scenario) -> CheckResult:
@@ -288,9 +302,9 @@ def unknown_offer(candidate: Candidate, scenario: Scenario) -> CheckResult:
     bad = [a for a in candidate.alternatives if a not in known]
     if not bad:
         return _ok("unknown_offer")
-    return CheckResult("unknown_offer", False, 0.0, ", ".join(bad),
-                       f"lists options that are not among the scenario's offers: {', '.join(bad)}; "
-                       f"use only these offer ids: {', '.join(sorted(known)) or '(none)'}")
+    ids = Listed(tuple(sorted(known))) if known else message("common.none")
+    return check_result("unknown_offer", False, 0.0, ", ".join(bad),
+                        message("unknown_offer.fail", unknown=Listed(tuple(bad)), known=ids), scenario)
 
 
 CheckFn = Callable[[Candidate, Scenario], CheckResult]
@@ -305,4 +319,5 @@ def preload() -> None:
 
     _leak_lexicon()
     _leak_concepts()
+    messages_catalogue()
     preload_claims()

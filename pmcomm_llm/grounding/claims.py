@@ -23,12 +23,13 @@ from __future__ import annotations
 import re
 from bisect import bisect_left
 from dataclasses import dataclass, field, replace
-from functools import cache
+from functools import cache, lru_cache
 from typing import TYPE_CHECKING, Literal
 
 from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
 
 from pmcomm_llm.core.resources import load_yaml
+from pmcomm_llm.grounding.messages import PLACEHOLDERS, Message, message, messages_catalogue
 from pmcomm_llm.grounding.quantities import Grounding, Mention, extract
 from pmcomm_llm.grounding.text import MultiTerms, Terms, clauses_of, features, sentences_of
 
@@ -52,11 +53,14 @@ class Finding:
     text: str
     clause: str
     message: str
+    """``note`` in the scenario's language (``evals/messages.yaml``)."""
     source: str = ""
     """The scenario text that grounds the figure for another thing, or the offer the promise went beyond."""
     blocking: bool = True
     """By the rubric's ``grounding:`` policy for ``kind``: blocking findings fail the draft and are re-asked;
     advisory ones are shown to the PM."""
+    note: Message | None = field(default=None, compare=False)
+    """What is wrong, before it is put in a language: the checks quote it, in English for the re-ask."""
 
     def as_dict(self) -> dict[str, object]:
         return {"check": self.check, "kind": self.kind, "text": self.text, "span": [self.start, self.end],
@@ -174,6 +178,28 @@ def preload() -> None:
     _cues()
     promise_lexicon()
     _scanner()
+    _topic_scanner()
+    _group_scanner()
+    messages_catalogue()
+    _check_group_labels()
+
+
+def _check_group_labels() -> None:
+    """Every promise group of the lexicon is named in ``evals/messages.yaml`` (``promise_group``), so a group added
+    to the lexicon fails before a run, not when its first finding is rendered."""
+    from pmcomm_llm.core.errors import PromptError
+
+    named = {key.split(".", 1)[1] for key in PLACEHOLDERS if key.startswith("promise_group.")}
+    unnamed = sorted(set(promise_lexicon().groups) - named)
+    if unnamed:
+        raise PromptError(f"evals/lexicons/commitments.yaml has promise group(s) {', '.join(unnamed)} that "
+                          "evals/messages.yaml (promise_group) and grounding/messages.py (PLACEHOLDERS) do not name")
+
+
+def _finding(check: str, kind: str, start: int, end: int, text: str, clause: str, note: Message,
+             source: str = "") -> Finding:
+    """A finding whose ``message`` is filled in, in the scenario's language, once the analysis is done."""
+    return Finding(check, kind, start, end, text, clause, "", source, note=note)
 
 
 # --- the scenario side --------------------------------------------------------------------------------------
@@ -203,15 +229,28 @@ class _Sources:
     other_dates: frozenset[tuple[int, int]]
 
 
+@cache
+def _topic_scanner() -> MultiTerms:
+    return MultiTerms(dict(_cues().money_topics))
+
+
+@cache
+def _group_scanner() -> MultiTerms:
+    return MultiTerms(dict(promise_lexicon().groups))
+
+
+def _labels_found(scanner: MultiTerms, text: str) -> frozenset[str]:
+    """The lexicons of ``scanner`` that occur in ``text``: one Aho-Corasick pass, not one scan per term."""
+    return frozenset(label for label, hits in scanner.scan(text.lower()).items() if hits)
+
+
+@lru_cache(maxsize=8192)
 def _money_topics(text: str) -> frozenset[str]:
-    low = text.lower()
-    return frozenset(t for t, terms in _cues().money_topics.items() if terms.find(low) is not None)
+    return _labels_found(_topic_scanner(), text)
 
 
 def _promise_groups(text: str) -> frozenset[str]:
-    low = text.lower()
-    lex = promise_lexicon()
-    return frozenset(g for g, terms in lex.groups.items() if terms.find(low) is not None) | (
+    return _labels_found(_group_scanner(), text) | (
         {"discount"} if any(m.kind == "discount" for m in extract(text)) else set())
 
 
@@ -348,13 +387,12 @@ def _analyse(d: _Draft, src: _Sources, scenario: Scenario) -> Analysis:
         if src.grounding.grounded(m):
             wrong = _wrong_thing(m, d.topics_in(c_start, c_end), src)
             if wrong is not None and not reported:
-                out.findings.append(Finding("fabricated_fact", "wrong_thing", m.start, m.end, m.text, s_text.strip(),
-                                            f"states {m.text} for something the scenario does not give it for "
-                                            f"(the scenario gives it as: {wrong})", wrong))
+                out.findings.append(_finding("fabricated_fact", "wrong_thing", m.start, m.end, m.text, s_text.strip(),
+                                             message("fabricated_fact.wrong_thing", figure=m.text, source=wrong),
+                                             wrong))
             elif m.kind == "date" and delay and _misdated(m, d, src):
-                out.findings.append(Finding("fabricated_fact", "new_date", m.start, m.end, m.text, s_text.strip(),
-                                            f"gives {m.text} as the new date, but the scenario's new date is "
-                                            "another one"))
+                out.findings.append(_finding("fabricated_fact", "new_date", m.start, m.end, m.text, s_text.strip(),
+                                             message("fabricated_fact.new_date", figure=m.text)))
             continue
         if src.secret.grounded(m):
             continue  # a figure from the internal notes: the leak check reports it, once
@@ -363,24 +401,26 @@ def _analyse(d: _Draft, src: _Sources, scenario: Scenario) -> Analysis:
         if src.client.grounded(m):
             if reported or in_promise or lex.negation.search(clause.lower()):
                 continue  # quoted back as the client's, refused ("无法保证 1/20"), or an unauthorised promise
-            out.findings.append(Finding("fabricated_fact", "client_figure", m.start, m.end, m.text, s_text.strip(),
-                                        f"asserts {m.text}, a figure only the client's message gives; quote it as "
-                                        "theirs (\"you mentioned …\") or leave it out"))
+            out.findings.append(_finding("fabricated_fact", "client_figure", m.start, m.end, m.text, s_text.strip(),
+                                         message("fabricated_fact.client_figure", figure=m.text)))
             continue
         if _logistics(m, earlier, s_end, d.meeting):
-            out.findings.append(Finding("fabricated_fact", "logistics", m.start, m.end, m.text, s_text.strip(),
-                                        f"proposes {m.text} for a call or meeting: confirm it before sending"))
+            out.findings.append(_finding("fabricated_fact", "logistics", m.start, m.end, m.text, s_text.strip(),
+                                         message("fabricated_fact.logistics", figure=m.text)))
             continue
         if in_promise and m.kind in ("discount", "count", "duration", "amount", "percent"):
             continue  # the promise itself is the finding ("打八折", "two more engineers", "一年内都不收钱")
-        out.findings.append(Finding("fabricated_fact", "figure", m.start, m.end, m.text, s_text.strip(),
-                                    f"states {m.text}, which the scenario does not contain"))
+        out.findings.append(_finding("fabricated_fact", "figure", m.start, m.end, m.text, s_text.strip(),
+                                     message("fabricated_fact.figure", figure=m.text)))
     wrong = [(f.start, f.end) for f in out.findings if f.kind == "wrong_thing"]
     if wrong:  # the refund given as the budget's figure is one defect: a fabricated figure, reported once
         out.findings = [f for f in out.findings if not (f.kind == "promise_figure" and any(
             a <= f.start < b or f.start <= a < f.end or (f.clause and text[a:b] in f.clause) for a, b in wrong))]
     policy = severity_policy()
-    out.findings = [replace(f, blocking=policy[f.kind] == "blocking") for f in out.findings]
+    language = scenario.language
+    out.findings = [replace(f, blocking=policy[f.kind] == "blocking",
+                            message=f.note.render(language) if f.note is not None else f.message)
+                    for f in out.findings]
     return out
 
 
@@ -489,9 +529,9 @@ def _promises(d: _Draft, src: _Sources, out: Analysis) -> list[tuple[int, int]]:
         if verdict is None:
             continue
         seen_sentences.add(s_start)
-        kind, message, offer = verdict
-        out.findings.append(Finding("unauthorized_commitment", kind, start, end, text[start:end], sentence.strip(),
-                                    message, offer))
+        kind, note, offer = verdict
+        out.findings.append(_finding("unauthorized_commitment", kind, start, end, text[start:end], sentence.strip(),
+                                     note, offer))
     return spans
 
 
@@ -526,9 +566,9 @@ def _negated_after(low: str, end: int) -> bool:
 
 
 def _match_offer(group: str, sentence: str, clause: str, mentions: list[Mention], whole: bool,
-                 src: _Sources) -> tuple[str, str, str] | None:
+                 src: _Sources) -> tuple[str, Message, str] | None:
     """``mentions`` and ``whole`` are the promise clause's: a long sentence may also quote the client's figure."""
-    """None when one offer covers the promise; else (kind, message, the offer it went beyond or "")."""
+    """None when one offer covers the promise; else (kind, what is wrong, the offer it went beyond or "")."""
     feats = features(sentence)
     best: tuple[float, _Offer] | None = None
     for offer in src.offers:
@@ -546,20 +586,21 @@ def _match_offer(group: str, sentence: str, clause: str, mentions: list[Mention]
     if best is not None and best[0] < 0.2 and len(_content(sentence, feats)) >= 2:
         best = None  # "maintenance next year is on the house": its own object, not the free support offered
     if best is None:
-        return ("promise", f"promises what no offer covers ({group})", "")
+        return ("promise", message("unauthorized_commitment.promise", group=message(f"promise_group.{group}")), "")
     offer = best[1]
     if group in _MONEY_GROUPS and _FRACTION.search(clause) and any(
             x.kind == "amount" for x in offer.mentions) and not any(
             x.kind in ("percent", "discount") for x in offer.mentions):
-        return ("promise_figure", f"promises a share where the offer names an amount: {offer.text}", offer.text)
+        return ("promise_figure", message("unauthorized_commitment.promise_share", offer=offer.text), offer.text)
     figures = [m for m in mentions if m.kind in ("amount", "percent", "discount")
                or (m.kind in ("duration", "count") and not src.grounding.grounded(m))]
     for m in figures:
         same_kind = [x for x in offer.mentions if x.kind == m.kind or {x.kind, m.kind} <= {"amount", "count"}]
         if same_kind and not any(_same(m, x) or _close_duration(m, x) for x in same_kind):
-            return ("promise_figure", f"promises {m.text} where the offer says: {offer.text}", offer.text)
+            return ("promise_figure", message("unauthorized_commitment.promise_figure", figure=m.text,
+                                              offer=offer.text), offer.text)
     if not offer.whole and whole and offer.mentions:
-        return ("promise_whole", f"promises all of it where the offer gives a part: {offer.text}", offer.text)
+        return ("promise_whole", message("unauthorized_commitment.promise_whole", offer=offer.text), offer.text)
     return None
 
 

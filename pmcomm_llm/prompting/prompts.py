@@ -18,14 +18,13 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 from pmcomm_llm.core.errors import PromptError
 from pmcomm_llm.core.resources import content_hash, load_yaml
 from pmcomm_llm.core.scenario import Kind, Scenario
-from pmcomm_llm.drafting.templates import OFFLINE_FILES
+from pmcomm_llm.prompting.files import OFFLINE_FILES
 
 __all__ = ["PromptSet", "load_prompts", "render_strict"]
 
 LANGUAGES = ("zh-CN", "zh-TW", "en")
 CHANNELS = ("email", "im")
 _STRICT = ConfigDict(extra="forbid", frozen=True)
-
 
 class _Bilingual(BaseModel):
     model_config = _STRICT
@@ -188,14 +187,19 @@ class PromptSet:
         return {"scenario_json": json.dumps(public, ensure_ascii=False, indent=1),
                 "internal_notes": notes, "client_message": client}
 
-    def messages(self, scenario: Scenario) -> list[Any]:
-        """The rendered chat messages for a scenario (LangChain message objects).
+    def wire(self, scenario: Scenario) -> list[dict[str, str]]:
+        """The rendered chat messages for a scenario, in the chat-completions wire format.
 
         Rendered with the same f-string rules as :meth:`chat_prompt` (a test holds the two equal), without
         LangChain's per-call template machinery: a batch renders thousands of these.
         """
         user = render_strict(self.draft.user, **self.user_variables(scenario))
-        return [SystemMessage(self.system_text(scenario)), HumanMessage(user)]
+        return [{"role": "system", "content": self.system_text(scenario)}, {"role": "user", "content": user}]
+
+    def messages(self, scenario: Scenario) -> list[Any]:
+        """:meth:`wire` as LangChain message objects."""
+        system, user = self.wire(scenario)
+        return [SystemMessage(system["content"]), HumanMessage(user["content"])]
 
     def reask_message(self, which: str, errors: list[str]) -> str:
         template = getattr(self.reask, which)

@@ -1,23 +1,27 @@
-"""The one check that a provider's 2xx reply is a chat completion, whichever path received it.
+"""The one parser of a provider's reply: a chat completion's shape, its answer text, and the answer as a model.
 
 OpenAI-compatible servers sometimes answer HTTP 200 with something else: ``[]``, ``"ok"``, ``null``, an object
 without ``choices``, a choice that is a string, a ``null`` message, a ``usage`` that is a list, or plain text.
-The HTTP engine, the LangChain path (through a response hook on its HTTP client) and the Batch API collector
-all read replies through :func:`read_completion`, so such a body becomes one :class:`MalformedReplyError` that
-says what was wrong with the shape (never what the body held), instead of an ``AttributeError`` deep in a parser.
+Every reply — online, and each line of a Batch API output file — is read by :func:`read_completion`, so such a
+body becomes one :class:`MalformedReplyError` that says what was wrong with the shape (never what the body held).
+:func:`parse_answer` then turns the answer into the output model the same way everywhere: a tool call's
+arguments or the content, a Markdown fence around the JSON tolerated, a refusal or an empty answer named.
 """
 
 from __future__ import annotations
 
 import json
-from typing import Any
+import re
+from typing import Any, Generic, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from pmcomm_llm.core.errors import MalformedReplyError
+from pmcomm_llm.core.errors import MalformedReplyError, OutputTruncatedError
 
-__all__ = ["Completion", "CompletionChoice", "CompletionMessage", "malformed_reply", "read_completion",
-           "reply_problem"]
+__all__ = ["Attempt", "Completion", "CompletionChoice", "CompletionMessage", "malformed_reply", "parse_answer",
+           "read_completion", "reply_problem", "validation_errors"]
+
+T = TypeVar("T", bound=BaseModel)
 
 
 class _Loose(BaseModel):
@@ -126,3 +130,51 @@ def read_completion(data: Any, *, where: str = "the provider") -> Completion:
     if isinstance(parsed, str):
         raise malformed_reply(parsed, where=where)
     return parsed
+
+
+_FENCE = re.compile(r"^\s*```(?:json)?\s*(.*?)\s*```\s*$", re.S)
+
+
+def validation_errors(exc: ValidationError) -> list[str]:
+    """One line per pydantic error: the field path and what is wrong, as a re-ask tells the model."""
+    return [f"{'.'.join(str(p) for p in e['loc']) or '(root)'}: {e['msg']}" for e in exc.errors()]
+
+
+class Attempt(Generic[T]):
+    """What one model call produced: the validated object, or the error to re-ask with; always the raw text."""
+
+    __slots__ = ("content", "raw_text", "error", "usage")
+
+    def __init__(self, content: T | None, raw_text: str, error: str | None, usage: dict[str, int] | None) -> None:
+        self.content = content
+        self.raw_text = raw_text
+        self.error = error
+        self.usage = usage
+
+
+def parse_answer(completion: Completion, output: type[T]) -> Attempt[T]:
+    """The completion's answer as ``output``, or why not. A cut-off answer raises :class:`OutputTruncatedError`.
+
+    The answer is the first tool call's arguments, else the content; a Markdown fence around it is removed (some
+    servers add one even in JSON mode). A refusal, an empty answer and an answer that does not validate come back
+    as errors to re-ask with, each saying which it was.
+    """
+    usage = completion.usage_counts
+    choice = completion.choices[0]
+    raw_text = choice.message.answer
+    if choice.finish_reason == "length":
+        raise OutputTruncatedError("the model hit its output token limit before finishing (finish_reason=length); "
+                                   "shorten the input or raise the model's max tokens", last_raw=raw_text,
+                                   usage=usage)
+    refusal = choice.message.refusal
+    if refusal and not raw_text.strip():
+        return Attempt(None, refusal, f"the model refused to answer ({refusal[:200]})", usage)
+    fenced = _FENCE.match(raw_text)
+    text = fenced.group(1) if fenced else raw_text
+    if not text.strip():
+        return Attempt(None, raw_text, "no structured answer was returned (empty content or missing tool call)",
+                       usage)
+    try:
+        return Attempt(output.model_validate_json(text), raw_text, None, usage)
+    except ValidationError as exc:
+        return Attempt(None, raw_text, "; ".join(validation_errors(exc)), usage)

@@ -15,55 +15,29 @@ import random
 import time
 from typing import Any, Awaitable, Callable, TypeVar
 
-import httpx2
 import openai
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_after_attempt
 
 from pmcomm_llm.core.errors import AuthenticationError, ConfigError, MalformedReplyError, ProviderError
 from pmcomm_llm.providers.quirks import match_quirk
 
-__all__ = ["HTTPFailure", "is_transient", "retry_after_seconds", "call_with_retries", "provider_error"]
+__all__ = ["is_transient", "retry_after_seconds", "call_with_retries", "provider_error"]
 
 T = TypeVar("T")
 _RETRY_STATUS = {408, 409, 429}
 
 
-class HTTPFailure(Exception):
-    """A non-2xx answer seen by the HTTP engine (the SDK path raises openai's own errors instead)."""
-
-    def __init__(self, status_code: int, headers: Any, body: bytes) -> None:
-        self.status_code = status_code
-        self.response = self  # so retry_after_seconds finds .response.headers as on openai errors
-        self.headers = headers
-        self.body = body
-        super().__init__(f"HTTP {status_code}")
-
-    def provider_message(self) -> str:
-        """The provider's own error message (the body's ``error.message``, else the body as text)."""
-        try:
-            import json
-
-            data = json.loads(self.body)
-            return str((data.get("error") or {}).get("message") or data)
-        except (ValueError, AttributeError):
-            return self.body.decode("utf-8", "replace")
-
-
 def is_transient(exc: BaseException) -> bool:
     """Worth another try: the same request may well succeed in a moment."""
-    if isinstance(exc, (openai.APIConnectionError, httpx2.TransportError)):  # timeouts included
+    if isinstance(exc, openai.APIConnectionError):  # timeouts included (APITimeoutError is one)
         return True
     if isinstance(exc, MalformedReplyError):
         return True
-    if isinstance(exc, (openai.APIStatusError, HTTPFailure)):
-        if match_quirk(exc.status_code, _status_message(exc)) is not None:
+    if isinstance(exc, openai.APIStatusError):
+        if match_quirk(exc.status_code, _provider_message(exc)) is not None:
             return False
         return exc.status_code in _RETRY_STATUS or exc.status_code >= 500
     return False
-
-
-def _status_message(exc: openai.APIStatusError | HTTPFailure) -> str:
-    return exc.provider_message() if isinstance(exc, HTTPFailure) else _provider_message(exc)
 
 
 def retry_after_seconds(exc: BaseException) -> float | None:
@@ -115,12 +89,6 @@ def provider_error(exc: BaseException, *, model: str, base_url: str | None, meth
     from pmcomm_llm.core.settings import redact_url
 
     where = redact_url(base_url) or "the OpenAI API"
-    if isinstance(exc, HTTPFailure):
-        return _from_status(exc.status_code, exc.provider_message(), where, model, method)
-    if isinstance(exc, httpx2.TimeoutException):
-        return ProviderError(f"{where} did not answer in time (timeout); raise PMCOMM_TIMEOUT or retry later")
-    if isinstance(exc, httpx2.HTTPError):
-        return ProviderError(f"could not connect to {where}; check the base URL and the network")
     if isinstance(exc, openai.APIStatusError):
         return _from_status(exc.status_code, _provider_message(exc), where, model, method)
     if isinstance(exc, openai.APITimeoutError):
@@ -131,7 +99,7 @@ def provider_error(exc: BaseException, *, model: str, base_url: str | None, meth
 
 
 def _from_status(status: int, message: str, where: str, model: str, method: str | None = None) -> Exception:
-    """One wording per status (or known quirk), whichever engine saw it."""
+    """One wording per status (or known quirk)."""
     detail = message[:300]
     quirk = match_quirk(status, message) if status not in (401, 403) else None
     if quirk == "context_length_exceeded":
