@@ -77,3 +77,18 @@ def test_the_walk_sees_function_level_imports():
 def test_each_subpackage_says_what_it_is(floor):
     init = PACKAGE / floor / "__init__.py"
     assert ast.get_docstring(ast.parse(init.read_text(encoding="utf-8")))
+
+
+def test_the_readme_layout_and_architecture_match_the_tree():
+    import re
+
+    root = PACKAGE.parent
+    readme = (root / "README.md").read_text(encoding="utf-8")
+    layout = readme[readme.index("## Layout"):]
+    listed = re.findall(r"^\| `(\w+)/` \|", layout, re.M)
+    assert sorted(listed) == sorted([*ORDER, "testing"])
+    architecture = (root / "ARCHITECTURE.md").read_text(encoding="utf-8")
+    assert " → ".join(f"`{p}`" for p in ORDER) in architecture
+    for path in set(re.findall(r"`((?:core|prompting|grounding|providers|drafting|evaluation|batch|cli)/\w+\.py)`",
+                               architecture)):
+        assert (PACKAGE / path).exists(), path
