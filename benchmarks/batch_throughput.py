@@ -79,7 +79,7 @@ def child_pmcomm(args: argparse.Namespace) -> dict:
                                 concurrency=args.concurrency, max_retries=2)
     preload()
     Drafter(settings)  # loads and validates the prompts, builds the request template
-    options = RunOptions(output=Path(args.out), quiet=True, cache=False, summary=False)
+    options = RunOptions(output=Path(args.out), cache=False, summary=False)
     cpu0, t0 = time.process_time(), time.perf_counter()
     summary = asyncio.run(arun_file(args.input, settings, options))
     wall, cpu = time.perf_counter() - t0, time.process_time() - cpu0

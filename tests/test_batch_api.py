@@ -307,6 +307,7 @@ def test_status_reports_jobs_ids_and_request_counts(
         {"total": 6, "completed": 6, "failed": 0}, {"total": N - 6, "completed": N - 6, "failed": 0}]
 
 
+@pytest.mark.slow
 def test_poll_gives_up_at_its_timeout_and_collect_finishes_later(tmp_path: Path) -> None:
     with FakeOpenAIServer(responder=offline_responder, batch_polls_to_complete=50) as slow:
         s = Settings.resolve(backend="openai", base_url=slow.base_url, api_key=KEY, model="fake-model")

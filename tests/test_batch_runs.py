@@ -34,6 +34,7 @@ def _chat_count(server):
     return sum(1 for r in server.requests if r.path.endswith("/chat/completions"))
 
 
+@pytest.mark.slow
 def test_every_item_ends_in_output_or_errors_exactly_once_under_faults(tmp_path, examples, monkeypatch):
     items = _many(examples, 60)
     src, out = tmp_path / "in.jsonl", tmp_path / "out.jsonl"
@@ -80,6 +81,7 @@ def _wait_lines(path, n, proc, limit=60.0):
         time.sleep(0.02)
 
 
+@pytest.mark.slow
 def test_sigkill_at_any_moment_then_resume_gives_every_item_exactly_once(tmp_path, examples):
     items = _many(examples, 120)
     src, out = tmp_path / "in.jsonl", tmp_path / "out.jsonl"
@@ -102,6 +104,7 @@ def test_sigkill_at_any_moment_then_resume_gives_every_item_exactly_once(tmp_pat
     assert sorted(ids) == [s["id"] for s in items] and len(ids) == len(set(ids))
 
 
+@pytest.mark.slow
 def test_ctrl_c_stops_cleanly_and_the_run_resumes(tmp_path, examples):
     items = _many(examples, 80)
     src, out = tmp_path / "in.jsonl", tmp_path / "out.jsonl"
@@ -168,6 +171,7 @@ def test_run_summary_counts_tokens_and_prices_only_remote_endpoints(tmp_path, ex
     assert estimate_cost(usage, "gpt-4.1-mini") == pytest.approx(expected, abs=1e-6)  # rounded to micro-dollars
 
 
+@pytest.mark.slow
 def test_bad_input_files_each_get_a_clear_error_and_valid_items_still_draft(tmp_path, examples):
     good = examples[0]
     unknown_kind = dict(examples[1], id="k1", kind="postpone")
@@ -228,32 +232,232 @@ def test_rate_limiter_waits_instead_of_failing():
     assert waits and sum(waits) >= 29.9  # the third request waits for the per-minute bucket to refill
 
 
-def test_progress_prints_plain_lines_when_not_a_terminal():
-    import io
+class _Clock:
+    """A clock the test moves by hand."""
 
+    def __init__(self, now: float = 100.0) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_the_progress_line_shows_rate_and_eta_from_the_clock_it_is_given():
     from pmcomm_llm.core.progress import Progress
 
-    stream = io.StringIO()
-    progress = Progress(10, stream=stream, every=0)
+    clock = _Clock()
+    progress = Progress(10, clock=clock)
     progress.update(done=3)
     progress.update(failed=1)
-    text = stream.getvalue()
-    assert "done 3" in text and "failed 1" in text and "/s" in text and "ETA" in text
-    quiet = io.StringIO()
-    Progress(10, stream=quiet, quiet=True).update(done=1)
-    assert quiet.getvalue() == ""
+    clock.now += 2.0
+    assert progress.line() == "pmcomm: 4/10 · done 3 · failed 1 · 2.0/s · ETA 3s"
 
 
 def test_the_progress_line_counts_against_a_known_total_only():
-    import io
-
     from pmcomm_llm.core.progress import Progress
 
-    unknown = io.StringIO()
-    Progress(None, stream=unknown, every=0).update(done=1)
-    assert unknown.getvalue().startswith("pmcomm: done 1 · failed 0")
-    known = io.StringIO()
-    progress = Progress(10, stream=known, every=0)
-    progress.update(skipped=6)
-    progress.update(done=1)
-    assert "1/4 · done 1 · failed 0 · skipped 6" in known.getvalue().splitlines()[-1]
+    clock = _Clock()
+    unknown = Progress(None, clock=clock)
+    unknown.update(done=1)
+    clock.now += 1.0
+    assert unknown.line() == "pmcomm: done 1 · failed 0 · 1.0/s"
+    known = Progress(10, clock=clock)
+    known.update(skipped=6)
+    known.update(done=1)
+    clock.now += 1.0
+    assert known.line() == "pmcomm: 1/4 · done 1 · failed 0 · skipped 6 · 1.0/s · ETA 3s"
+
+
+# --- resume: ids and input hashes first, validation only for what must be drafted ---------------------------
+
+def _offline_run(src, out, **kw):
+    from pmcomm_llm import Settings
+    from pmcomm_llm.batch.runner import RunOptions, run_file
+
+    return run_file(str(src), Settings(backend="offline", concurrency=2), RunOptions(output=out, **kw))
+
+
+def _records(path):
+    return [json.loads(x) for x in path.read_bytes().splitlines() if x.strip()]
+
+
+def test_a_resume_leaves_finished_json_lines_unparsed_and_parses_only_the_edited_one(tmp_path, examples):
+    from pmcomm_llm.batch.records import Resume, scan_output
+    from pmcomm_llm.core.inputs import read_items
+
+    items = _many(examples, 6)
+    src, out = tmp_path / "in.jsonl", tmp_path / "out.jsonl"
+    _write_jsonl(src, items)
+    _offline_run(src, out)
+    assert all(len(r["meta"]["input_hash"]) == 32 and r["meta"]["crc32"] for r in _records(out))
+    items[2]["situation"] += " The client asked again."
+    _write_jsonl(src, items)
+    resume = Resume(scan_output(out))
+    read = list(read_items(src, known=resume.known))
+    assert [item.parsed for item in read] == [i == 2 for i in range(6)]
+    verdicts = [resume.classify(item) for item in read]
+    assert [(s.id if s else None, e) for s, e in verdicts] == [(None, None)] * 2 + [("item-0002", None)] + [
+        (None, None)] * 3
+    summary = _offline_run(src, out)
+    assert (summary.drafted, summary.skipped) == (1, 5)
+    assert sorted(_ids(out)) == [s["id"] for s in items], "the edited item's old line is replaced"
+
+
+def test_an_output_written_before_input_hashes_resumes_by_content_hash(tmp_path, examples):
+    items = _many(examples, 5)
+    src, out = tmp_path / "in.jsonl", tmp_path / "out.jsonl"
+    _write_jsonl(src, items)
+    _offline_run(src, out)
+    old = []
+    for record in _records(out):  # as the previous version wrote them: no input hash, no checksum
+        record["meta"] = {k: v for k, v in record["meta"].items() if k not in ("input_hash", "crc32")}
+        old.append(json.dumps(record, ensure_ascii=False) + "\n")
+    out.write_text("".join(old), encoding="utf-8")
+    summary = _offline_run(src, out)
+    assert (summary.drafted, summary.skipped, summary.failed) == (0, 5, 0)
+    assert out.read_text(encoding="utf-8") == "".join(old), "nothing rewritten"
+    items[4]["situation"] += " Edited."
+    _write_jsonl(src, items)
+    summary = _offline_run(src, out)
+    assert (summary.drafted, summary.skipped) == (1, 4)
+    assert sorted(_ids(out)) == [s["id"] for s in items]
+
+
+def test_a_reformatted_input_line_with_the_same_content_is_not_drafted_again(tmp_path, examples):
+    items = _many(examples, 3)
+    src, out = tmp_path / "in.jsonl", tmp_path / "out.jsonl"
+    _write_jsonl(src, items)
+    _offline_run(src, out)
+    src.write_text("".join(json.dumps(x, ensure_ascii=False, indent=None, separators=(",", ":")) + "\n"
+                           for x in items), encoding="utf-8")
+    summary = _offline_run(src, out)
+    assert (summary.drafted, summary.skipped) == (0, 3)
+
+
+def test_a_line_damaged_between_intact_ends_is_caught_by_its_checksum(tmp_path, examples):
+    items = _many(examples, 4)
+    src, out = tmp_path / "in.jsonl", tmp_path / "out.jsonl"
+    _write_jsonl(src, items)
+    _offline_run(src, out)
+    lines = out.read_bytes().splitlines(keepends=True)
+    damaged = lines[1].replace(b'"body": "', b'"body": \x00"', 1)  # its head and tail still look right
+    edited = lines[2].replace(b'"body": "', b'"body": "PS. ', 1)  # valid JSON, edited by hand
+    out.write_bytes(lines[0] + damaged + edited + lines[3])
+    summary = _offline_run(src, out)
+    assert (summary.drafted, summary.skipped) == (1, 3), "only the damaged line is drafted again"
+    assert (tmp_path / "out.jsonl.rejected").read_bytes() == damaged
+    assert edited in out.read_bytes().splitlines(keepends=True), "a valid hand-edited line is kept"
+    assert sorted(_ids(out)) == [s["id"] for s in items]
+
+
+def test_a_copy_of_a_finished_line_is_still_a_duplicate_id(tmp_path, examples):
+    items = _many(examples, 2)
+    src, out = tmp_path / "in.jsonl", tmp_path / "out.jsonl"
+    _write_jsonl(src, items)
+    _offline_run(src, out)
+    _write_jsonl(src, items + [items[0]])
+    summary = _offline_run(src, out)
+    assert (summary.skipped, summary.failed) == (2, 1)
+    [error] = _records(tmp_path / "out.errors.jsonl")
+    assert error["line"] == 3 and error["field"] == "id" and "duplicate id 'item-0000'" in error["message"]
+
+
+def test_a_batch_api_output_resumes_a_draft_run_without_validating_it_again(tmp_path, examples):
+    from pmcomm_llm.batch import batchapi
+    from pmcomm_llm.batch.records import Resume, scan_output
+    from pmcomm_llm.core.inputs import read_items
+    from pmcomm_llm.core.settings import Settings
+
+    src, out = tmp_path / "in.jsonl", tmp_path / "out.jsonl"
+    _write_jsonl(src, examples[:3])
+    with FakeOpenAIServer(responder=offline_responder, batch_polls_to_complete=1) as srv:
+        settings = Settings.resolve(backend="openai", base_url=srv.base_url, api_key="sk-test", model="m")
+        summary = batchapi.run_batch_api(src, settings, out, poll_interval=0.01, poll_max_interval=0.02)
+    assert summary.drafted == 3 and summary.extra["usage"]["output_tokens"] > 0
+    resume = Resume(scan_output(out))
+    assert not any(item.parsed for item in read_items(src, known=resume.known)), \
+        "the collection wrote input hashes through the same journal as pmcomm draft"
+
+
+# --- one runner: the Python API, events instead of prints -----------------------------------------------------
+
+class _Rejecting:
+    """A drafter whose key the provider rejects on the second item."""
+
+    def __init__(self) -> None:
+        from pmcomm_llm import Settings
+
+        self.settings = Settings(backend="offline", concurrency=1)
+        self.calls = 0
+
+    async def adraft(self, scenario):
+        from pmcomm_llm.core.errors import AuthenticationError
+        from pmcomm_llm.drafting.chain import Drafter
+
+        self.calls += 1
+        if self.calls >= 2:
+            raise AuthenticationError("the provider rejected the API key (401)")
+        return Drafter(backend="offline").draft_offline(scenario)
+
+
+def test_draft_many_stops_at_a_rejected_key_and_reports_the_rest_not_run(examples):
+    from pmcomm_llm import draft_many
+
+    drafter = _Rejecting()
+    results = draft_many(_many(examples, 4), drafter, concurrency=1)
+    assert [r.item_id for r in results] == ["item-0000", "item-0001", "item-0002", "item-0003"]
+    assert results[0].draft is not None and results[0].error is None
+    assert results[1].error["error_type"] == "AuthenticationError"
+    assert [r.error["message"] for r in results[2:]] == ["not run: the run stopped earlier"] * 2
+    assert drafter.calls == 2, "nothing was tried after the rejected key"
+
+
+def test_a_file_run_reports_through_its_events_and_prints_nothing(tmp_path, examples, capsys):
+    from pmcomm_llm import Settings
+    from pmcomm_llm.batch.runner import RunEvents, RunOptions, arun_file
+    from pmcomm_llm.drafting.chain import OFFLINE_NOTICE
+    class Heard(RunEvents):
+        def __init__(self) -> None:
+            self.notices, self.failed_ids, self.lines = [], [], []
+
+        def notice(self, message):
+            self.notices.append(message)
+
+        def failed(self, record):
+            self.failed_ids.append(record["id"])
+
+        def progressed(self, progress):
+            self.lines.append(progress.line())
+
+    bad = dict(examples[1], id="bad")
+    del bad["situation"]
+    src, out = tmp_path / "in.jsonl", tmp_path / "out.jsonl"
+    _write_jsonl(src, [examples[0]])
+    _offline_run(src, out)
+    with out.open("ab") as handle:
+        handle.write(b'{"id": "torn", "draft": {"sub')  # a line a kill tore: set aside, with a notice
+    _write_jsonl(src, [examples[0], bad, examples[2]])
+    capsys.readouterr()
+    clock, heard = _Clock(), Heard()
+    summary = asyncio.run(arun_file(str(src), Settings(backend="offline"),
+                                    RunOptions(output=out, events=heard, clock=clock)))
+    assert capsys.readouterr() == ("", "")
+    assert len(heard.notices) == 2 and "kept aside" in heard.notices[0]
+    assert heard.notices[1] == OFFLINE_NOTICE, "the drafter's notice is the run's, not a print"
+    assert heard.failed_ids == ["bad"] and len(heard.lines) == 3
+    assert heard.lines[-1].startswith("pmcomm: 2/2 · done 1 · failed 1 · skipped 1")
+    assert summary.extra["wall_s"] == 0.0 and summary.extra["notices"] == heard.notices
+
+
+def test_the_batch_and_core_packages_never_print_or_touch_the_standard_streams():
+    import ast
+
+    offenders = []
+    for path in sorted([*(ROOT / "pmcomm_llm/batch").glob("*.py"), *(ROOT / "pmcomm_llm/core").glob("*.py")]):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Call) and getattr(node.func, "id", None) == "print":
+                offenders.append(f"{path.name}:{node.lineno} print(")
+            if isinstance(node, ast.Attribute) and node.attr in ("stderr", "stdout") and getattr(
+                    node.value, "id", None) == "sys":
+                offenders.append(f"{path.name}:{node.lineno} sys.{node.attr}")
+    assert offenders == []

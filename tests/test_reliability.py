@@ -160,7 +160,7 @@ def test_an_unexpected_worker_error_becomes_that_items_error_and_the_run_finishe
         return await original(self, scenario)
 
     monkeypatch.setattr(Drafter, "adraft", adraft)
-    options = RunOptions(output=out, quiet=True)
+    options = RunOptions(output=out)
     summary = asyncio.run(asyncio.wait_for(arun_file(str(src), Settings(backend="offline", concurrency=4),
                                                      options), timeout=60))
     errors = [json.loads(x) for x in (tmp_path / "out.errors.jsonl").read_text().splitlines()]
@@ -187,6 +187,21 @@ def test_a_full_disk_stops_the_run_with_exit_3_and_the_same_command_resumes(tmp_
     assert second.exit_code == 0, second.output
     assert sorted(_ids(out)) == sorted(s["id"] for s in items)
     _exactly_once(items, out, errors)
+
+
+def test_a_disk_that_fills_while_writing_input_errors_stops_cleanly_and_resumes(tmp_path, examples, disk):
+    bad = [dict(examples[0], id=f"bad-{i:03d}", kind="postpone") for i in range(300)]
+    src = tmp_path / "in.jsonl"
+    _write_jsonl(src, bad)
+    out, errors = disk.path / "out.jsonl", disk.path / "out.errors.jsonl"
+    disk.fill_after(size_kib=16, writes=20)
+    first = _invoke("draft", str(src), "-o", str(out), "--backend", "offline", "--quiet")
+    assert first.exit_code == 3 and "the disk is full" in first.output
+    assert "internal error" not in first.output, "an error record that could not be written is left, not lost"
+    disk.heal()
+    second = _invoke("draft", str(src), "-o", str(out), "--backend", "offline", "--quiet")
+    assert second.exit_code == 1
+    _exactly_once(bad, out, errors)
 
 
 def test_a_read_only_output_location_is_one_clear_message_not_a_traceback(tmp_path, examples, disk):
@@ -253,32 +268,49 @@ def test_a_garbled_line_is_kept_aside_and_never_truncates_what_follows(tmp_path,
 
 # --- 4. one run per output ----------------------------------------------------------------------------------
 
+class _Gate:
+    """A model that answers the first ``free`` requests at once and holds every later answer until ``open()``:
+    a run that provably is still going, for as long as the test needs, without a timed latency."""
+
+    def __init__(self, free: int) -> None:
+        self.free = free
+        self.answered = 0
+        self.opened = threading.Event()
+
+    def __call__(self, request: dict[str, Any]) -> dict[str, Any]:
+        self.answered += 1
+        if self.answered > self.free:
+            self.opened.wait(60)
+        return offline_responder(request)
+
+    def open(self) -> None:
+        self.opened.set()
+
+
 def test_a_second_run_on_the_same_output_fails_fast_and_the_first_finishes(tmp_path, examples):
-    items = _many(examples, 60)  # about 18 s at one item per 0.3 s: the second run starts well before the end
+    items = _many(examples, 30)
     src, out = tmp_path / "in.jsonl", tmp_path / "out.jsonl"
     _write_jsonl(src, items)
-    server = subprocess.Popen([sys.executable, "-m", "pmcomm_llm.testing.server", "--latency", "0.3",
-                               "--responder", "pmcomm_llm.testing.responders:offline_responder"],
-                              stdout=subprocess.PIPE, text=True)
-    url = server.stdout.readline().split()[1]
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("PMCOMM_", "OPENAI_"))}
-    env.update(OPENAI_BASE_URL=url, PMCOMM_CACHE_DIR=str(tmp_path / "cache"))
-    cmd = [sys.executable, "-m", "pmcomm_llm.cli.commands", "draft", str(src), "-o", str(out), "--concurrency", "1",
-           "--quiet", "--no-cache"]
-    try:
+    gate = _Gate(free=2)
+    with FakeOpenAIServer(responder=gate) as server:
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("PMCOMM_", "OPENAI_"))}
+        env.update(OPENAI_BASE_URL=server.base_url, PMCOMM_CACHE_DIR=str(tmp_path / "cache"))
+        cmd = [sys.executable, "-m", "pmcomm_llm.cli.commands", "draft", str(src), "-o", str(out),
+               "--concurrency", "1", "--quiet", "--no-cache"]
         first = subprocess.Popen(cmd, env=env, stderr=subprocess.PIPE, text=True)
-        deadline = time.monotonic() + 60
-        while not (out.exists() and out.read_bytes().count(b"\n") >= 2) and time.monotonic() < deadline:
-            time.sleep(0.02)
-        started = time.monotonic()
-        second = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=60)
-        assert second.returncode == 2 and "another pmcomm run is writing" in second.stderr
-        assert time.monotonic() - started < 10
+        try:
+            deadline = time.monotonic() + 60
+            while not (out.exists() and out.read_bytes().count(b"\n") >= 2) and time.monotonic() < deadline:
+                time.sleep(0.02)
+            assert first.poll() is None, "the first run is held at its third item"
+            started = time.monotonic()
+            second = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=60)
+            assert second.returncode == 2 and "another pmcomm run is writing" in second.stderr
+            assert time.monotonic() - started < 10
+        finally:
+            gate.open()
         _, err = first.communicate(timeout=120)
         assert first.returncode == 0, err
-    finally:
-        server.terminate()
-        server.wait(timeout=10)
     assert sorted(_ids(out)) == sorted(s["id"] for s in items)
 
 
@@ -417,6 +449,7 @@ def test_a_failed_judge_call_leaves_that_draft_ungraded_and_the_report_whole(tmp
 
 # --- 7. out of file descriptors ----------------------------------------------------------------------------
 
+@pytest.mark.slow
 def test_a_low_open_file_limit_lowers_concurrency_and_loses_nothing(tmp_path, examples):
     items = _many(examples, 600)
     src, out = tmp_path / "in.jsonl", tmp_path / "out.jsonl"

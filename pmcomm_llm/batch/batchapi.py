@@ -9,9 +9,14 @@ A run has three steps, each resumable from a state file beside the output (``OUT
    that may have gone through before a kill or a timeout is looked up on the server before it is repeated.
 2. **poll**: retrieve every batch with capped exponential backoff until each is terminal.
 3. **collect**: download the output and error files, map each line back to its scenario by ``custom_id``,
-   validate and guard the answer exactly as the online path does (``Drafter.finish``), and append every item
-   once: to the output, or to the errors file with the reason. A collected job is marked so, so collecting
-   twice writes nothing the second time.
+   and hand each request to the same :class:`~pmcomm_llm.batch.runner.Runner` and
+   :class:`~pmcomm_llm.batch.runner.Journal` as ``pmcomm draft``: the answer is validated and guarded exactly
+   as the online path does (``Drafter.finish``) and every item is appended once, to the output or to the
+   errors file with the reason. A collected job is marked so, so collecting twice writes nothing the second
+   time.
+
+Every verb is a coroutine function (``asubmit``, ``apoll``, ``acollect`` …); ``submit``, ``poll``, ``collect`` …
+are their blocking twins, made by one wrapper (:func:`~pmcomm_llm.batch.runner.synchronous`).
 
 The requests are built by the same :class:`~pmcomm_llm.drafting.chain.Drafter` binding as the online path, so a batch
 drafts what an online run would have drafted (first attempt; there are no re-asks in a batch).
@@ -23,6 +28,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
+import functools
 import json
 import os
 import time
@@ -33,16 +39,13 @@ from typing import Any, Awaitable, Callable, Iterable, Iterator, TypeVar
 import openai
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
 
-from pmcomm_llm.batch.records import Appender, compact, output_record, scan_output
-from pmcomm_llm.batch.runner import BatchSummary, default_errors_path
-from pmcomm_llm.core.aio import run_sync
+from pmcomm_llm.batch.records import Appender, Resume, compact, scan_output
+from pmcomm_llm.batch.runner import BatchSummary, Job, Journal, Runner, default_errors_path, synchronous
+from pmcomm_llm.core.draft import Draft
 from pmcomm_llm.core.errors import (
     ConfigError,
-    DraftRetryError,
     InputFileError,
     MalformedReplyError,
-    OutputTruncatedError,
-    PmcommError,
     ProviderError,
 )
 from pmcomm_llm.core.files import RunLock, atomic_write_text, refuse_foreign, refuse_same_file
@@ -351,7 +354,7 @@ def _plan(source: str | Path, drafter: Drafter, output: Path, errors_path: Path,
     if max_requests < 1 or max_bytes < 1:
         raise ConfigError("max_requests and max_bytes must be positive")
     run_id = uuid.uuid4().hex[:12]
-    done = scan_output(output).done
+    resume = Resume(scan_output(output))
     requests_dir = _side_path(state_path, ".requests")
     requests_dir.mkdir(parents=True, exist_ok=True)
     for stale in requests_dir.glob("pmcomm-*.jsonl"):  # left by a run killed before its state was saved
@@ -364,16 +367,17 @@ def _plan(source: str | Path, drafter: Drafter, output: Path, errors_path: Path,
     chunks = _ChunkWriter(requests_dir, run_id, max_requests, max_bytes)
     counts = {"submitted": 0, "skipped": 0, "invalid": 0}
     try:
-        for item, scenario, error in prepare(read_items(source)):
+        for item in read_items(source, known=resume.known):
+            scenario, error = resume.classify(item)
             if error is not None:
                 errs.write(json.dumps(error, ensure_ascii=False) + "\n")
                 counts["invalid"] += 1
                 continue
-            assert scenario is not None and scenario.id is not None
-            scenario_hash = scenario.content_hash()[:16]
-            if done.get(scenario.id) == scenario_hash:
+            if scenario is None:
                 counts["skipped"] += 1
                 continue
+            assert scenario.id is not None
+            scenario_hash = scenario.content_hash()[:16]
             data = _encode(_request_line(scenario, drafter))
             if len(data) > max_bytes:
                 errs.write(json.dumps(error_record(
@@ -439,63 +443,82 @@ def _apply_batch(job: BatchJob, batch: Any) -> None:
                   for e in data]
 
 
-async def _send(api: _Api, state: BatchState, progress: Progress | None) -> None:
-    """Upload and create every job not yet created, saving the state around each call."""
-    total = len(state.jobs)
-    for job in state.jobs:
-        if job.batch_id:
-            continue
-        if not job.input_file_id:
-            maybe_sent = job.status == "uploading"  # a previous process may have uploaded it before dying
-            job.status = "uploading"
-            state.save()
-            request_file = Path(job.request_file)
-            lookup = [maybe_sent]
+class _Sender:
+    """Uploads and creates every job not yet created, saving the state around each call.
 
-            async def upload(job: BatchJob = job, request_file: Path = request_file, lookup: list = lookup) -> Any:
-                if lookup[0]:
-                    found = await _find_file(api, job.upload_name)
-                    if found is not None:
-                        return found
-                lookup[0] = True  # a retry after a timeout may follow an upload that went through
-                if not request_file.is_file():
-                    raise ConfigError(f"{request_file}: the requests for job {job.index + 1} are missing; delete "
-                                      f"{state.path} to start the run over")
-                return await api.client.files.create(file=(job.upload_name, request_file.read_bytes()),
-                                                      purpose="batch", timeout=api.transfer_timeout)
+    A call that may have gone through before a kill (the state says ``uploading`` / ``creating``) or before a
+    timed-out answer (a retry) is looked up on the server before it is made again, so nothing is uploaded or
+    created twice.
+    """
 
-            uploaded = await api.call(f"upload batch input {job.upload_name}", upload)
-            job.input_file_id = uploaded.id
-            job.uploaded_at = int(getattr(uploaded, "created_at", 0) or time.time())
-            job.status = "uploaded"
-            state.save()
-            _say(progress, f"uploaded job {job.index + 1}/{total} ({job.requests} requests) as {uploaded.id}")
-        maybe_created = job.status == "creating"
+    def __init__(self, api: _Api, state: BatchState, progress: Progress | None) -> None:
+        self.api = api
+        self.state = state
+        self.progress = progress
+        self.total = len(state.jobs)
+        self.look_first = False
+        """The call about to be made may already have gone through: look for its result first."""
+
+    async def send_all(self) -> None:
+        for job in self.state.jobs:
+            if job.batch_id:
+                continue
+            if not job.input_file_id:
+                await self._upload(job)
+            await self._create(job)
+        if self.state.path is not None:
+            with contextlib.suppress(OSError):  # every job is in a batch: the requests folder is empty now
+                _side_path(self.state.path, ".requests").rmdir()
+
+    async def _upload(self, job: BatchJob) -> None:
+        self.look_first = job.status == "uploading"  # a previous process may have uploaded it before dying
+        job.status = "uploading"
+        self.state.save()
+        uploaded = await self.api.call(f"upload batch input {job.upload_name}",
+                                       functools.partial(self._upload_once, job))
+        job.input_file_id = uploaded.id
+        job.uploaded_at = int(getattr(uploaded, "created_at", 0) or time.time())
+        job.status = "uploaded"
+        self.state.save()
+        _say(self.progress, f"uploaded job {job.index + 1}/{self.total} ({job.requests} requests) as {uploaded.id}")
+
+    async def _upload_once(self, job: BatchJob) -> Any:
+        if self.look_first:
+            found = await _find_file(self.api, job.upload_name)
+            if found is not None:
+                return found
+        self.look_first = True  # a retry after a timeout may follow an upload that went through
+        request_file = Path(job.request_file)
+        if not request_file.is_file():
+            raise ConfigError(f"{request_file}: the requests for job {job.index + 1} are missing; delete "
+                              f"{self.state.path} to start the run over")
+        return await self.api.client.files.create(file=(job.upload_name, request_file.read_bytes()),
+                                                  purpose="batch", timeout=self.api.transfer_timeout)
+
+    async def _create(self, job: BatchJob) -> None:
+        self.look_first = job.status == "creating"
         job.status = "creating"
-        state.save()
-        metadata = {"pmcomm_run": state.run_id, "pmcomm_job": f"{job.index + 1}/{total}",
+        self.state.save()
+        batch = await self.api.call(f"create the batch for {job.input_file_id}",
+                                    functools.partial(self._create_once, job))
+        _apply_batch(job, batch)
+        self.state.save()
+        Path(job.request_file).unlink(missing_ok=True)  # uploaded and in a batch: no longer needed
+        _say(self.progress, f"created batch {batch.id} for job {job.index + 1}/{self.total} ({batch.status})")
+
+    async def _create_once(self, job: BatchJob) -> Any:
+        assert job.input_file_id is not None
+        if self.look_first:
+            found = await _find_batch(self.api, job.input_file_id, job.uploaded_at)
+            if found is not None:
+                return found
+        self.look_first = True
+        state = self.state
+        metadata = {"pmcomm_run": state.run_id, "pmcomm_job": f"{job.index + 1}/{self.total}",
                     "pmcomm_model": str(state.settings.get("model", ""))[:500],
                     "pmcomm_prompt": state.prompt_version[:500], "pmcomm_requests": str(job.requests)}
-        lookup = [maybe_created]
-
-        async def create(job: BatchJob = job, lookup: list = lookup) -> Any:
-            assert job.input_file_id is not None
-            if lookup[0]:
-                found = await _find_batch(api, job.input_file_id, job.uploaded_at)
-                if found is not None:
-                    return found
-            lookup[0] = True
-            return await api.client.batches.create(input_file_id=job.input_file_id, endpoint=ENDPOINT,
-                                                   completion_window=COMPLETION_WINDOW, metadata=metadata)
-
-        batch = await api.call(f"create the batch for {job.input_file_id}", create)
-        _apply_batch(job, batch)
-        state.save()
-        Path(job.request_file).unlink(missing_ok=True)  # uploaded and in a batch: no longer needed
-        _say(progress, f"created batch {batch.id} for job {job.index + 1}/{total} ({batch.status})")
-    if state.path is not None:
-        with contextlib.suppress(OSError):  # every job is in a batch: the requests folder is empty now
-            _side_path(state.path, ".requests").rmdir()
+        return await self.api.client.batches.create(input_file_id=job.input_file_id, endpoint=ENDPOINT,
+                                                    completion_window=COMPLETION_WINDOW, metadata=metadata)
 
 
 async def _asubmit(source: str | Path, settings: Settings, output: str | Path, *, errors: str | Path | None,
@@ -528,7 +551,7 @@ async def _asubmit(source: str | Path, settings: Settings, output: str | Path, *
     if not state.submitted:
         api = _Api(_state_settings(state, settings))
         try:
-            await _send(api, state, progress)
+            await _Sender(api, state, progress).send_all()
         finally:
             await api.close()
     return state, fresh
@@ -571,36 +594,27 @@ def _guarded(source: str | Path | None, output: str | Path, errors: str | Path |
     return lock
 
 
-def submit(source: str | Path, settings: Settings, output: str | Path, *, errors: str | Path | None = None,
-           state_path: str | Path | None = None, max_requests: int = DEFAULT_MAX_REQUESTS,
-           max_bytes: int = DEFAULT_MAX_BYTES, progress: Progress | None = None) -> BatchState:
-    """Synchronous :func:`asubmit`."""
-    return run_sync(asubmit(source, settings, output, errors=errors, state_path=state_path,
-                            max_requests=max_requests, max_bytes=max_bytes, progress=progress))
-
-
 # -- poll, status, cancel ----------------------------------------------------------------------------------
 
 
 async def _refresh(api: _Api, state: BatchState, progress: Progress | None = None) -> None:
     """Retrieve every created, unfinished batch once, and save what changed."""
     pending = [job for job in state.jobs if job.batch_id and not job.terminal]
-    if not pending:
-        return
+    if pending:
+        await asyncio.gather(*(_retrieve(api, job, progress) for job in pending))
+        state.save()
 
-    async def one(job: BatchJob) -> None:
-        assert job.batch_id is not None
-        batch_id = job.batch_id
-        batch = await api.call(f"retrieve batch {batch_id}", lambda: api.client.batches.retrieve(batch_id))
-        before = job.status
-        _apply_batch(job, batch)
-        if job.status != before:
-            counts = job.request_counts or {}
-            _say(progress, f"batch {batch_id}: {job.status} ({counts.get('completed', 0)}+"
-                           f"{counts.get('failed', 0)}/{counts.get('total', job.requests)})")
 
-    await asyncio.gather(*(one(job) for job in pending))
-    state.save()
+async def _retrieve(api: _Api, job: BatchJob, progress: Progress | None) -> None:
+    assert job.batch_id is not None
+    batch_id = job.batch_id
+    batch = await api.call(f"retrieve batch {batch_id}", lambda: api.client.batches.retrieve(batch_id))
+    before = job.status
+    _apply_batch(job, batch)
+    if job.status != before:
+        counts = job.request_counts or {}
+        _say(progress, f"batch {batch_id}: {job.status} ({counts.get('completed', 0)}+"
+                       f"{counts.get('failed', 0)}/{counts.get('total', job.requests)})")
 
 
 async def apoll(state_path: str | Path, *, settings: Settings | None = None,
@@ -628,14 +642,6 @@ async def apoll(state_path: str | Path, *, settings: Settings | None = None,
             wait = min(max(max_interval, interval), wait * 2)
     finally:
         await api.close()
-
-
-def poll(state_path: str | Path, *, settings: Settings | None = None, interval: float = DEFAULT_POLL_INTERVAL,
-         max_interval: float = DEFAULT_POLL_MAX_INTERVAL, timeout: float | None = None,
-         progress: Progress | None = None) -> BatchState:
-    """Synchronous :func:`apoll`."""
-    return run_sync(apoll(state_path, settings=settings, interval=interval, max_interval=max_interval,
-                          timeout=timeout, progress=progress))
 
 
 def _summary(state: BatchState) -> dict[str, Any]:
@@ -669,11 +675,6 @@ async def astatus(state_path: str | Path, *, settings: Settings | None = None, r
     return _summary(state)
 
 
-def status(state_path: str | Path, *, settings: Settings | None = None, refresh: bool = True) -> dict[str, Any]:
-    """Synchronous :func:`astatus` (for ``pmcomm batch status``)."""
-    return run_sync(astatus(state_path, settings=settings, refresh=refresh))
-
-
 async def acancel(state_path: str | Path, *, settings: Settings | None = None) -> BatchState:
     """Ask the API to cancel every unfinished batch; collect afterwards sends their items to the errors file."""
     state = BatchState.load(state_path)
@@ -688,11 +689,6 @@ async def acancel(state_path: str | Path, *, settings: Settings | None = None) -
     finally:
         await api.close()
     return state
-
-
-def cancel(state_path: str | Path, *, settings: Settings | None = None) -> BatchState:
-    """Synchronous :func:`acancel`."""
-    return run_sync(acancel(state_path, settings=settings))
 
 
 # -- collect -----------------------------------------------------------------------------------------------
@@ -758,6 +754,61 @@ async def _download(api: _Api, file_id: str) -> bytes:
     return response.content
 
 
+async def _results(api: _Api, job: BatchJob) -> dict[str, Any]:
+    """custom_id → the first result line of that request, from the job's output and error files."""
+    results: dict[str, Any] = {}
+    for file_id in (job.output_file_id, job.error_file_id):
+        if not file_id:
+            continue
+        for raw in (await _download(api, file_id)).splitlines():
+            try:
+                line = json.loads(raw)
+            except ValueError:
+                continue  # not ours to judge: its custom_id is then reported missing
+            cid = line.get("custom_id") if isinstance(line, dict) else None
+            if isinstance(cid, str) and cid in job.items and cid not in results:
+                results[cid] = line
+    return results
+
+
+_CHANGED = ("the scenario is no longer in the input or was edited after it was submitted: run again to draft the "
+            "current version")
+
+
+class _Answers:
+    """The runner's maker for one collected batch: each request's downloaded answer, read by :func:`_answer`,
+    then validated and guarded exactly as the online path does (``Drafter.finish``; no re-asks in a batch)."""
+
+    def __init__(self, drafter: Drafter, prompt_version: str, batch: BatchJob) -> None:
+        self.drafter = drafter
+        self.prompt_version = prompt_version
+        self.batch = batch
+
+    async def make(self, job: Job) -> Draft:
+        if job.payload is None:
+            raise ProviderError(_missing_reason(self.batch))
+        completion, usage = _answer(job.payload)
+        if job.scenario is None:
+            raise InputFileError(_CHANGED)
+        draft = self.drafter.finish(job.scenario, completion, usage=usage)
+        if draft.meta.prompt_version != self.prompt_version:  # the prompts changed since submit: say what was sent
+            draft = draft.model_copy(update={"meta": draft.meta.model_copy(update={"prompt_version": self.prompt_version})})
+        return draft
+
+
+def _collect_jobs(batch: BatchJob, results: dict[str, Any], scenarios: dict[str, tuple[InputItem, Scenario]],
+                  done: dict[str, str], journal: Journal) -> Iterator[Job]:
+    """One job per request of ``batch`` not already in the output; a changed scenario's job has none."""
+    for cid, scenario_hash in batch.items.items():
+        if done.get(cid) == scenario_hash:
+            journal.skipped()
+            continue
+        found = scenarios.get(cid)
+        scenario = found[1] if found is not None and found[1].content_hash()[:16] == scenario_hash else None
+        yield Job(found[0] if found is not None else None, cid, scenario, stage="batch",
+                  extra={"batch_id": batch.batch_id}, payload=results.get(cid))
+
+
 async def acollect(state_path: str | Path, *, source: str | Path | None = None, settings: Settings | None = None,
                    progress: Progress | None = None) -> BatchSummary:
     """Write the results of every terminal, uncollected batch to the output or errors file, exactly once.
@@ -774,30 +825,11 @@ async def _acollect(state: BatchState, *, source: str | Path | None, settings: S
     s = _state_settings(state, settings)
     api = _Api(s)
     summary = BatchSummary()
-    output, errors_path = Path(state.output), Path(state.errors)
     try:
         await _refresh(api, state, progress)  # a batch may have finished since the last poll
         todo = [job for job in state.jobs if job.terminal and not job.collected]
         if todo:
-            wanted = {cid: h for job in todo for cid, h in job.items.items()}
-            scenarios = _rescan(source if source is not None and str(source) != "-" else state.input, wanted)
-            drafter = Drafter(s)
-            done = scan_output(output).done
-            out = Appender(output, truncate=False)
-            errs = Appender(errors_path, truncate=False)
-            stale = False
-            try:
-                for job in todo:
-                    stale |= await _collect_job(api, job, scenarios, drafter, state.prompt_version, done, out, errs,
-                                               summary)
-                    job.collected = True
-                    state.save()
-                    _say(progress, f"collected batch {job.batch_id} ({job.status})")
-            finally:
-                out.close()
-                errs.close()
-            if stale:
-                compact(output)  # an edited scenario was drafted again: keep only its newest line
+            summary = await _collect(api, state, todo, source, s, progress)
     finally:
         await api.close()
     pending = sum(1 for job in state.jobs if not job.collected)
@@ -806,72 +838,31 @@ async def _acollect(state: BatchState, *, source: str | Path | None, settings: S
     return summary
 
 
-async def _collect_job(api: _Api, job: BatchJob, scenarios: dict[str, tuple[InputItem, Scenario]],
-                       drafter: Drafter, prompt_version: str, done: dict[str, str], out: Appender,
-                       errs: Appender, summary: BatchSummary) -> bool:
-    """One job's results into the files; returns whether an older line of some id was superseded."""
-    results: dict[str, dict[str, Any]] = {}
-    for file_id in (job.output_file_id, job.error_file_id):
-        if not file_id:
-            continue
-        for raw in (await _download(api, file_id)).splitlines():
-            try:
-                line = json.loads(raw)
-            except ValueError:
-                continue  # not ours to judge: its custom_id is then reported missing
-            cid = line.get("custom_id") if isinstance(line, dict) else None
-            if isinstance(cid, str) and cid in job.items and cid not in results:
-                results[cid] = line
-
-    def fail(cid: str, exc: BaseException, message: str | None = None) -> None:
-        item = scenarios[cid][0] if cid in scenarios else None
-        record = error_record(item, item_id=cid, stage="batch", exc=exc, message=message)
-        record["batch_id"] = job.batch_id
-        if isinstance(exc, ProviderError) and exc.status_code is not None:
-            record["status_code"] = exc.status_code
-        errs.write(json.dumps(record, ensure_ascii=False) + "\n")
-        summary.failed += 1
-
-    superseded = False
-    for cid, scenario_hash in job.items.items():
-        if done.get(cid) == scenario_hash:
-            summary.skipped += 1
-            continue
-        line = results.get(cid)
-        if line is None:
-            fail(cid, ProviderError(_missing_reason(job)))
-            continue
-        try:
-            raw, usage = _answer(line)
-        except PmcommError as exc:
-            fail(cid, exc)
-            continue
-        found = scenarios.get(cid)
-        if found is None or found[1].content_hash()[:16] != scenario_hash:
-            fail(cid, InputFileError("scenario changed"), message=(
-                "the scenario is no longer in the input or was edited after it was submitted: run again to "
-                "draft the current version"))
-            continue
-        try:
-            draft = drafter.finish(found[1], raw, usage=usage)
-        except (DraftRetryError, OutputTruncatedError) as exc:
-            fail(cid, exc)
-            continue
-        if draft.meta.prompt_version != prompt_version:  # the prompts changed since submit: say what was sent
-            draft = draft.model_copy(update={"meta": draft.meta.model_copy(update={"prompt_version": prompt_version})})
-        superseded |= cid in done
-        out.write(json.dumps(output_record(draft, cid), ensure_ascii=False) + "\n")
-        done[cid] = scenario_hash
-        summary.drafted += 1
-        if not draft.meta.guard.passed:
-            summary.flagged += 1
-    return superseded
-
-
-def collect(state_path: str | Path, *, source: str | Path | None = None, settings: Settings | None = None,
-            progress: Progress | None = None) -> BatchSummary:
-    """Synchronous :func:`acollect` (for ``pmcomm batch collect``)."""
-    return run_sync(acollect(state_path, source=source, settings=settings, progress=progress))
+async def _collect(api: _Api, state: BatchState, todo: list[BatchJob], source: str | Path | None,
+                   settings: Settings, progress: Progress | None) -> BatchSummary:
+    """Each batch's answers through the runner into the run's journal; a batch is marked collected once all its
+    requests are written, so a fault midway (disk full) leaves it to collect again, its written lines skipped."""
+    wanted = {cid: h for job in todo for cid, h in job.items.items()}
+    scenarios = _rescan(source if source is not None and str(source) != "-" else state.input, wanted)
+    drafter = Drafter(settings)
+    output = Path(state.output)
+    done = scan_output(output).done
+    journal = Journal(output, Path(state.errors), truncate=False, previous=done)
+    try:
+        for job in todo:
+            runner = Runner(_Answers(drafter, state.prompt_version, job), journal, concurrency=1)
+            await runner.run(_collect_jobs(job, await _results(api, job), scenarios, done, journal))
+            if runner.stop is not None:
+                raise runner.stop
+            job.collected = True
+            state.save()
+            _say(progress, f"collected batch {job.batch_id} ({job.status})")
+    finally:
+        journal.close()
+    if journal.superseded:
+        compact(output)  # an edited scenario was drafted again: keep only its newest line
+    journal.summary.extra["usage"] = journal.usage.model_dump()
+    return journal.summary
 
 
 # -- the whole run -----------------------------------------------------------------------------------------
@@ -906,13 +897,11 @@ async def arun_batch_api(source: str | Path, settings: Settings, output: str | P
     return summary
 
 
-def run_batch_api(source: str | Path, settings: Settings, output: str | Path, *, errors: str | Path | None = None,
-                  state_path: str | Path | None = None, poll_interval: float = DEFAULT_POLL_INTERVAL,
-                  poll_max_interval: float = DEFAULT_POLL_MAX_INTERVAL, timeout: float | None = None,
-                  max_requests: int = DEFAULT_MAX_REQUESTS, max_bytes: int = DEFAULT_MAX_BYTES,
-                  progress: Progress | None = None) -> BatchSummary:
-    """Synchronous :func:`arun_batch_api` (for ``pmcomm draft --mode batch-api``)."""
-    return run_sync(arun_batch_api(source, settings, output, errors=errors, state_path=state_path,
-                                   poll_interval=poll_interval, poll_max_interval=poll_max_interval,
-                                   timeout=timeout, max_requests=max_requests, max_bytes=max_bytes,
-                                   progress=progress))
+# -- the blocking twins (scripts and ``pmcomm batch``): one wrapper, no verb written twice ---------------------
+
+submit = synchronous(asubmit)
+poll = synchronous(apoll)
+status = synchronous(astatus)
+cancel = synchronous(acancel)
+collect = synchronous(acollect)
+run_batch_api = synchronous(arun_batch_api)

@@ -14,8 +14,9 @@ from __future__ import annotations
 
 import json
 import sys
+import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import click
 
@@ -152,7 +153,7 @@ def draft(input_path: str, output: str, backend: str | None, model: str | None, 
           redraft_flagged: bool, dry_run: bool) -> None:
     """Draft a message for every scenario in INPUT (.json, .jsonl, or - for stdin)."""
 
-    from pmcomm_llm.batch.runner import RunOptions, run_file
+    from pmcomm_llm.batch.runner import RunOptions
     from pmcomm_llm.core.settings import Settings
 
     try:
@@ -176,9 +177,8 @@ def draft(input_path: str, output: str, backend: str | None, model: str | None, 
                                        redraft_flagged)
         else:
             options = RunOptions(output=Path(output), errors=Path(errors_path) if errors_path else None,
-                                 fmt=fmt, quiet=quiet, evaluate=with_eval, cache=not no_cache,
-                                 redraft_flagged=redraft_flagged)
-            summary = run_file(input_path, settings, options)
+                                 fmt=fmt, evaluate=with_eval, cache=not no_cache, redraft_flagged=redraft_flagged)
+            summary = _run_reported(input_path, settings, options, quiet)
     except (PmcommError, OSError) as exc:
         raise _fail_for(exc) from None
     if summary.stopped:
@@ -291,19 +291,100 @@ def _show_plan(plan: Any) -> None:
         click.echo(plan.cost_note)
 
 
+class _Reporter:
+    """Renders a run's events on stderr: notices (not with --quiet), every item's error (always: --quiet's help
+    says so) and the progress line — live on a terminal, every 10 s otherwise, never with --quiet."""
+
+    def __init__(self, quiet: bool, clock: Callable[[], float] = time.monotonic) -> None:
+        self.quiet = quiet
+        self.stream = sys.stderr
+        self.tty = bool(getattr(self.stream, "isatty", lambda: False)())
+        self.every = 0.2 if self.tty else 10.0
+        self.clock = clock
+        self.last = float("-inf")
+        self.progress: Any = None
+        self.live = False
+        """A progress line without its newline is on the terminal."""
+
+    def notice(self, message: str) -> None:
+        if not self.quiet:
+            self._say(f"pmcomm: {message}")
+
+    def failed(self, record: dict[str, Any]) -> None:
+        from pmcomm_llm.core.inputs import describe_error
+
+        self._say("pmcomm: " + describe_error(record))
+
+    def progressed(self, progress: Any) -> None:
+        self.progress = progress
+        if self.quiet:
+            return
+        now = self.clock()
+        if now - self.last < self.every:
+            return
+        self.last = now
+        self.stream.write(("\r" + progress.line() + "\x1b[K") if self.tty else progress.line() + "\n")
+        self.stream.flush()
+        self.live = self.tty
+
+    def _say(self, line: str) -> None:
+        self.stream.write(("\n" if self.live else "") + line + "\n")
+        self.stream.flush()
+        self.live = False
+
+    def close(self) -> None:
+        if self.tty and not self.quiet and self.progress is not None:
+            self.stream.write("\r" + self.progress.line() + "\x1b[K\n")
+            self.stream.flush()
+            self.live = False
+
+
+def _run_reported(source: str, settings: Any, options: Any, quiet: bool) -> Any:
+    """``pmcomm draft``'s run with its events rendered, then the totals (not with --quiet)."""
+    from pmcomm_llm.batch.runner import run_file
+
+    reporter = _Reporter(quiet)
+    options.events = reporter
+    try:
+        summary = run_file(source, settings, options)
+    finally:
+        reporter.close()
+    if not quiet:
+        _report_totals(summary, settings)
+    return summary
+
+
+def _report_totals(summary: Any, settings: Any) -> None:
+    from pmcomm_llm.batch.cost import is_local_endpoint
+
+    extra = summary.extra
+    click.echo(f"pmcomm: drafted {summary.drafted}, skipped {summary.skipped} (already done), failed "
+               f"{summary.failed}, flagged by the guard {summary.flagged} → {extra['output']}"
+               + (f" (errors: {extra['errors']})" if summary.failed else "")
+               + (f"; {extra['not_run']} not run (run the same command again to resume)" if extra["not_run"] else ""),
+               err=True)
+    if settings.effective_backend == "offline":
+        return
+    cost, usage = extra["estimated_cost_usd"], extra["usage"]
+    cost_text = (f"${cost:.4f}" if cost is not None else "n/a (a local endpoint)"
+                 if is_local_endpoint(settings.base_url) else "n/a (model not in prompts/prices.yaml)")
+    click.echo(f"pmcomm: tokens in {usage['input_tokens']}, out {usage['output_tokens']} over {usage['calls']} "
+               f"calls; estimated cost {cost_text}; cache hits {extra.get('cache', {}).get('hits', 0)}", err=True)
+
+
 def _draft_to_stdout(input_path: str, settings: Any, errors_path: str | None, fmt: str, quiet: bool,
                      with_eval: bool, no_cache: bool, redraft_flagged: bool) -> Any:
     """``-o -``: draft into a private file, then write it to standard output (no resume: nothing persists)."""
     import tempfile
 
-    from pmcomm_llm.batch.runner import RunOptions, run_file
+    from pmcomm_llm.batch.runner import RunOptions
 
     with tempfile.TemporaryDirectory(prefix="pmcomm-") as tmp:
         out = Path(tmp) / ("drafts.md" if fmt == "md" else "drafts.jsonl")
-        options = RunOptions(output=out, errors=Path(errors_path) if errors_path else None, fmt=fmt, quiet=quiet,
+        options = RunOptions(output=out, errors=Path(errors_path) if errors_path else None, fmt=fmt,
                              evaluate=with_eval, cache=not no_cache, redraft_flagged=redraft_flagged,
                              resume=False, summary=False)
-        summary = run_file(input_path, settings, options)
+        summary = _run_reported(input_path, settings, options, quiet)
         if out.exists():
             sys.stdout.write(out.read_text(encoding="utf-8"))
             sys.stdout.flush()
