@@ -447,17 +447,3 @@ def test_a_file_run_reports_through_its_events_and_prints_nothing(tmp_path, exam
     assert heard.failed_ids == ["bad"] and len(heard.lines) == 3
     assert heard.lines[-1].startswith("pmcomm: 2/2 · done 1 · failed 1 · skipped 1")
     assert summary.extra["wall_s"] == 0.0 and summary.extra["notices"] == heard.notices
-
-
-def test_the_batch_and_core_packages_never_print_or_touch_the_standard_streams():
-    import ast
-
-    offenders = []
-    for path in sorted([*(ROOT / "pmcomm_llm/batch").glob("*.py"), *(ROOT / "pmcomm_llm/core").glob("*.py")]):
-        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
-            if isinstance(node, ast.Call) and getattr(node.func, "id", None) == "print":
-                offenders.append(f"{path.name}:{node.lineno} print(")
-            if isinstance(node, ast.Attribute) and node.attr in ("stderr", "stdout") and getattr(
-                    node.value, "id", None) == "sys":
-                offenders.append(f"{path.name}:{node.lineno} sys.{node.attr}")
-    assert offenders == []

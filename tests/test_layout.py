@@ -92,3 +92,63 @@ def test_the_readme_layout_and_architecture_match_the_tree():
     for path in set(re.findall(r"`((?:core|prompting|grounding|providers|drafting|evaluation|batch|cli)/\w+\.py)`",
                                architecture)):
         assert (PACKAGE / path).exists(), path
+
+
+def test_only_the_cli_prints_or_exits():
+    """The library returns, raises and calls callbacks: no print, no sys.stdout/stderr, no exit outside ``cli``."""
+    offenders = []
+    for path in _modules():
+        if _floor(path) in ("cli", "testing"):
+            continue
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            where = f"{path.relative_to(PACKAGE)}:{getattr(node, 'lineno', '?')}"
+            if isinstance(node, ast.Call) and getattr(node.func, "id", None) in ("print", "exit", "quit"):
+                offenders.append(f"{where} {node.func.id}(")  # type: ignore[attr-defined]
+            if isinstance(node, ast.Attribute) and getattr(node.value, "id", None) == "sys" and node.attr in (
+                    "stderr", "stdout", "exit"):
+                offenders.append(f"{where} sys.{node.attr}")
+    assert offenders == []
+
+
+def _module_name(path: Path) -> str:
+    parts = list(path.relative_to(PACKAGE.parent).with_suffix("").parts)
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def _cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """Strongly connected components of more than one module (Tarjan), i.e. the import cycles."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    found: list[list[str]] = []
+
+    def visit(v: str) -> None:
+        index[v] = low[v] = len(index)
+        stack.append(v)
+        for w in graph.get(v, ()):
+            if w not in index:
+                visit(w)
+                low[v] = min(low[v], low[w])
+            elif w in stack:
+                low[v] = min(low[v], index[w])
+        if low[v] == index[v]:
+            component = []
+            while True:
+                w = stack.pop()
+                component.append(w)
+                if w == v:
+                    break
+            if len(component) > 1:
+                found.append(sorted(component))
+
+    for v in sorted(graph):
+        if v not in index:
+            visit(v)
+    return found
+
+
+def test_there_is_no_import_cycle_not_even_through_function_level_imports():
+    modules = {_module_name(p): p for p in _modules()}
+    graph = {name: {m for _, m in _imports(path) if m in modules and m != name} for name, path in modules.items()}
+    assert _cycles({"a": {"b"}, "b": {"a"}, "c": {"a"}}) == [["a", "b"]]  # the finder finds one
+    assert _cycles(graph) == []
