@@ -53,10 +53,12 @@ def compare_report_files(a: Path | str, b: Path | str) -> Comparison:
 def _compare(sa: Summary, results_a: Iterable[DraftResult], sb: Summary, results_b: Iterable[DraftResult],
              sides: tuple[str, str]) -> Comparison:
     verdicts_a: dict[str, tuple[bool, float, frozenset[str]]] = {}
+    shared: dict[frozenset[str], frozenset[str]] = {}  # drafts failing the same checks share one set
     for r in results_a:
         if r.draft_id in verdicts_a:
             raise PmcommError(f"report {sides[0]} has draft_id {r.draft_id!r} more than once; cannot match drafts")
-        verdicts_a[r.draft_id] = (r.passed, r.score, frozenset(c.id for c in r.failing))
+        failing = frozenset(c.id for c in r.failing)
+        verdicts_a[r.draft_id] = (r.passed, r.score, shared.setdefault(failing, failing))
     ids_b: set[str] = set()
     changed = []
     for r in results_b:
