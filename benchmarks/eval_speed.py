@@ -10,7 +10,7 @@ Three figures, printed as JSON:
   from a cache). "shared scenarios" reuses the parsed scenarios, as a real eval of many drafts per scenario does;
   "fresh scenarios" re-parses the scenario for every draft (the worst case). Target: >= 1,000 drafts/s.
 * ``eval_cli``: ``pmcomm eval -o report.json --html --md`` run as a child process on N drafts: wall seconds,
-  drafts/s, the child's peak RSS and the size of what it wrote. The drafts are the same corpus drafts cycled
+  drafts/s, the child's CPU seconds and peak RSS and the size of what it wrote. The drafts are the same corpus drafts cycled
   with new ids, each body ending in a whitespace-only line that encodes its index, so every text is new to
   the memos (a repeated text would be scored from the cache and flatter the rate); the verdicts are those of
   the corpus drafts (about three in four fail, so the failing-first HTML and the Markdown have work to do).
@@ -108,22 +108,23 @@ def eval_cli(n: int, workdir: Path, memo_cap: int | None = None) -> dict[str, An
         code = _CAPPED.format(cap=memo_cap) + code
     args = [sys.executable, "-c", code, "eval", "--scenarios", str(CORPUS / "scenarios.json"), "--drafts",
             str(drafts), "-o", str(out["json"]), "--html", str(out["html"]), "--md", str(out["md"])]
-    seconds, rss = _run(args, f"pmcomm eval on {n} drafts", (0, 1), workdir)  # 1: some drafts fail
+    seconds, cpu, rss = _run(args, f"pmcomm eval on {n} drafts", (0, 1), workdir)  # 1: some drafts fail
     sizes = {name: round(p.stat().st_size / 2**20, 1) for name, p in out.items() if p.exists()}
     # the report compared with itself: both files streamed, one small verdict per draft of a kept
-    compare_s, compare_rss = _run([sys.executable, "-c", code, "eval", "compare", str(out["json"]),
+    compare_s, _, compare_rss = _run([sys.executable, "-c", code, "eval", "compare", str(out["json"]),
                                    str(out["json"]), "--json"], f"pmcomm eval compare on {n} drafts", (0,), workdir)
     siblings = sorted(p.name for p in workdir.iterdir() if p.name.startswith(f"report-{n}.") and p not in out.values())
     for p in [drafts, *out.values(), *(workdir / s for s in siblings)]:
         p.unlink(missing_ok=True)
     return {"drafts": n, **({"memo_cap": memo_cap} if memo_cap is not None else {}),
-            "seconds": round(seconds, 2), "drafts_per_s": round(n / seconds),
+            "seconds": round(seconds, 2), "drafts_per_s": round(n / seconds), "cpu_s": round(cpu, 2),
             "peak_rss_mb": rss, "written_mb": sizes, "other_files": siblings,
             "compare": {"seconds": round(compare_s, 2), "peak_rss_mb": compare_rss}}
 
 
-def _run(args: list[str], what: str, ok: tuple[int, ...], cwd: Path) -> tuple[float, float]:
-    """Wall seconds and peak RSS (MB) of one child process. It runs in ``cwd`` (the temp dir) because ``-c`` puts
+def _run(args: list[str], what: str, ok: tuple[int, ...], cwd: Path) -> tuple[float, float, float]:
+    """Wall seconds, CPU seconds (user + system: steadier than wall time on a shared machine) and peak RSS (MB)
+    of one child process. It runs in ``cwd`` (the temp dir) because ``-c`` puts
     the working directory first on ``sys.path``: from a checkout it would import that checkout, whatever
     ``PYTHONPATH`` says."""
     start = time.perf_counter()
@@ -134,7 +135,7 @@ def _run(args: list[str], what: str, ok: tuple[int, ...], cwd: Path) -> tuple[fl
     stderr = child.stderr.read().decode("utf-8", "replace") if child.stderr else ""
     if code not in ok:
         raise SystemExit(f"{what} exited {code}:\n{stderr[-2000:]}")
-    return seconds, round(usage.ru_maxrss / 1024, 1)  # Linux reports KiB
+    return seconds, usage.ru_utime + usage.ru_stime, round(usage.ru_maxrss / 1024, 1)  # Linux reports KiB
 
 
 def serialisation(n: int = 1000) -> dict[str, Any]:
