@@ -125,13 +125,13 @@ def test_evaluate_takes_a_plain_dict_or_an_output_line(examples):
 
 
 def test_the_html_report_lists_failing_drafts_first():
-    from pmcomm_llm.evaluation.report import render_html
+    from pmcomm_llm.evaluation.report import Report, render_html
 
     results = [{"draft_id": f"d{i}", "scenario_id": "s", "kind": "delay_notice", "language": "en",
                 "channel": "email", "score": score, "passed": passed, "blocking_failures": [] if passed else ["x"],
                 "subject": None, "body": f"body {i}", "checks": []} for i, (score, passed) in
                enumerate([(1.0, True), (0.4, False), (0.9, True), (0.7, False)])]
-    html = render_html({"summary": {"count": 4}, "results": results})
+    html = render_html(Report.model_validate({"summary": {"count": 4, "passed": 2}, "results": results}))
     order = [html.index(f"body {i}") for i in (1, 3, 2, 0)]  # failing first; then by score, lowest first
     assert order == sorted(order)
 

@@ -60,7 +60,7 @@ def test_every_example_offline_draft_passes_every_check(examples):
     for data in examples:
         scenario = parse_scenario(data)
         result = evaluate(Drafter(backend="offline").draft(scenario), scenario)
-        failing = [c for c in result.checks if not c["passed"]]
+        failing = [c for c in result.checks if not c.passed]
         assert result.passed and not failing, (scenario.id, failing)
 
 
@@ -91,10 +91,10 @@ def test_a_flawed_draft_fails_with_evidence_and_a_blocking_reason(example):
     bad = Candidate(good.subject, good.body.replace("2027年1月25日", "2027年3月3日", 1))
     result = evaluate(bad, scenario, draft_id="planted")
     assert not result.passed and "fabricated_fact" in result.blocking_failures
-    check = next(c for c in result.checks if c["id"] == "fabricated_fact")
+    check = next(c for c in result.checks if c.id == "fabricated_fact")
     text = f"{bad.subject}\n{bad.body}"
-    a, b = check["spans"][0]
-    assert "2027年3月3日" in text[a:b] and check["evidence"] and check["message"]
+    a, b = check.spans[0]
+    assert "2027年3月3日" in text[a:b] and check.evidence and check.message
     assert 0 < result.score < 1
 
 
@@ -158,9 +158,9 @@ def test_judge_scores_each_criterion_with_quote_and_counts_tokens(example):
     with FakeOpenAIServer(responder=judge_responder) as server:
         result = evaluate(draft, scenario, judge=_judge(server))
         request = server.requests[-1].json
-    judged = [c for c in result.checks if c["grader"] == "judge"]
-    assert {c["id"] for c in judged} == {"judge_transparency", "judge_alternatives", "judge_tone", "judge_win_win"}
-    assert all(c["passed"] and c["evidence"] in draft.text for c in judged)
+    judged = [c for c in result.checks if c.grader == "judge"]
+    assert {c.id for c in judged} == {"judge_transparency", "judge_alternatives", "judge_tone", "judge_win_win"}
+    assert all(c.passed and c.evidence in draft.text for c in judged)
     assert result.judge_usage.calls == 1 and result.judge_usage.input_tokens > 0
     assert request["temperature"] == 0.0 and request["model"] == "judge-model"
     assert "Simplified Chinese" in request["messages"][0]["content"]
@@ -178,7 +178,7 @@ def test_judge_quote_not_in_draft_is_reasked(example):
         chats = [r for r in server.requests if r.path.endswith("/chat/completions")]
     assert len(chats) == 2
     assert "not in the message" in chats[1].json["messages"][-1]["content"]
-    assert all(c["evidence"] != "We will refund everything." for c in result.checks)
+    assert all(c.evidence != "We will refund everything." for c in result.checks)
 
 
 def test_judge_verdict_is_computed_from_the_score_not_chosen(example):
@@ -186,8 +186,8 @@ def test_judge_verdict_is_computed_from_the_score_not_chosen(example):
     draft = Drafter(backend="offline").draft(scenario)
     with FakeOpenAIServer(responder=lambda r: judge_responder(r, score=3)) as server:
         result = evaluate(draft, scenario, judge=_judge(server))
-    judged = [c for c in result.checks if c["grader"] == "judge"]
-    assert judged and all(not c["passed"] and c["score"] == 0.5 for c in judged)
+    judged = [c for c in result.checks if c.grader == "judge"]
+    assert judged and all(not c.passed and c.score == 0.5 for c in judged)
     assert not result.passed  # every deterministic check passed; the judge's low scores pull it under
 
 
@@ -206,7 +206,7 @@ def test_judge_rationale_in_the_wrong_language_is_reasked(example):
         result = evaluate(draft, scenario, judge=_judge(server))
         chats = [r for r in server.requests if r.path.endswith("/chat/completions")]
     assert len(chats) == 2 and "language" in chats[1].json["messages"][-1]["content"]
-    assert all("整体" in c["message"] for c in result.checks if c["grader"] == "judge")
+    assert all("整体" in c.message for c in result.checks if c.grader == "judge")
 
 
 def test_the_independent_corpus_dev_set_holds_its_measured_floor():

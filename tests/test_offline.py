@@ -68,7 +68,7 @@ def test_every_example_in_every_channel_and_tone_passes_the_rubric(example_id, c
     data = _variant(next(s for s in ALL_EXAMPLES if s["id"] == example_id), channel, tone)
     scenario, draft = _draft(data)
     result = evaluate(draft, scenario)
-    failed = [c for c in result.checks if not c["passed"]]
+    failed = [c for c in result.checks if not c.passed]
     assert result.passed and result.score == 1.0, failed
     assert draft.meta.guard.passed, draft.meta.guard.violations
 

@@ -493,10 +493,13 @@ def _write(path: str, text: str) -> None:
 @click.option("-o", "--output", "output", type=click.Path(dir_okay=False), help="report.json")
 @click.option("--html", "html_path", type=click.Path(dir_okay=False), help="Also write a self-contained HTML report.")
 @click.option("--md", "md_path", type=click.Path(dir_okay=False), help="Also write a Markdown report.")
+@click.option("--show", "shown", type=click.IntRange(min=0), default=None, show_default=False,
+              help="Drafts the HTML and Markdown reports show at most, failing first (default 1000); "
+                   "report.json always holds every draft.")
 @click.pass_context
 def eval_(ctx: click.Context, scenarios_path: str | None, drafts_path: str | None, judge_kind: str,
           judge_model: str | None, judge_base_url: str | None, output: str | None, html_path: str | None,
-          md_path: str | None) -> None:
+          md_path: str | None, shown: int | None) -> None:
     """Score drafts against the rubric: `pmcomm eval --scenarios S --drafts D -o report.json`.
 
     Exit status 0 when every draft passes, 1 when some fail, 2 for unusable input, 3 for a judge
@@ -506,31 +509,39 @@ def eval_(ctx: click.Context, scenarios_path: str | None, drafts_path: str | Non
         return
     if not (scenarios_path and drafts_path and output):
         raise click.UsageError("pmcomm eval needs --scenarios, --drafts and -o (or a subcommand: compare, calibrate)")
-    from pmcomm_llm.evaluation.report import render_html, render_markdown
-    from pmcomm_llm.evaluation.scoring import evaluate_many, load_draft_records, load_scenarios
+    from pmcomm_llm.core.files import refuse_same_file
+    from pmcomm_llm.evaluation.report import SHOWN_DRAFTS, render_html, render_markdown
+    from pmcomm_llm.evaluation.scoring import check_draft_file, evaluate_to_file, iter_draft_records, load_scenarios
 
+    shown = SHOWN_DRAFTS if shown is None else shown
     try:
+        outputs = {"-o": Path(output), "--html": Path(html_path) if html_path else None,
+                   "--md": Path(md_path) if md_path else None}
+        refuse_same_file(drafts_path, **outputs)  # the report replaces its path: never the input being read
+        refuse_same_file(scenarios_path, **outputs)
         scenarios = load_scenarios(scenarios_path)
-        records = load_draft_records(drafts_path)
-        report = evaluate_many(records, scenarios, judge=_judge(judge_kind, judge_model, judge_base_url))
-        _write(output, json.dumps(report, ensure_ascii=False, indent=1))
+        check_draft_file(drafts_path, scenarios)  # every line read once, so bad input stops before any scoring
+        judge = _judge(judge_kind, judge_model, judge_base_url)
+        report = evaluate_to_file(iter_draft_records(drafts_path), scenarios, output, judge=judge, shown=shown)
         if html_path:
-            _write(html_path, render_html(report))
+            _write(html_path, render_html(report, max_drafts=shown))
         if md_path:
-            _write(md_path, render_markdown(report))
+            _write(md_path, render_markdown(report, max_drafts=shown))
     except (PmcommError, OSError) as exc:
         raise _fail_for(exc) from None
-    summary = report["summary"]
-    click.echo(f"{summary['count']} drafts: {summary['passed']} passed ({summary['pass_rate']:.0%}), mean score "
-               f"{summary['mean_score']:.2f} → {output}")
-    for cid, row in summary["by_criterion"].items():
-        if row["pass_rate"] < 1:
-            click.echo(f"  {cid:26s} {row['pass_rate']:6.0%} pass ({row['evaluated'] - row['passed']} failing)")
-    if summary.get("ungraded"):
-        first = next(r["ungraded"] for r in report["results"] if r.get("ungraded"))
-        click.echo(f"  {summary['ungraded']} draft(s) not graded by the judge (first: {first}); their "
+    except KeyboardInterrupt:  # nothing to resume: the report is written whole at the end or not at all
+        click.echo(f"interrupted: {output} was not written (a previous report there is untouched)", err=True)
+        sys.exit(EXIT_INTERRUPTED)
+    summary = report.summary
+    click.echo(f"{summary.count} drafts: {summary.passed} passed ({summary.pass_rate or 0:.0%}), mean score "
+               f"{summary.mean_score or 0:.2f} → {output}")
+    for cid, row in summary.by_criterion.items():
+        if (row.rate or 0) < 1:
+            click.echo(f"  {cid:26s} {row.rate or 0:6.0%} pass ({row.evaluated - row.passed} failing)")
+    if summary.ungraded:
+        click.echo(f"  {summary.ungraded} draft(s) not graded by the judge (first: {summary.ungraded_reason}); their "
                    "deterministic checks are in the report", err=True)
-    if summary["passed"] < summary["count"] or summary.get("ungraded"):
+    if summary.passed < summary.count or summary.ungraded:
         sys.exit(EXIT_PARTIAL)
 
 
@@ -540,17 +551,14 @@ def eval_(ctx: click.Context, scenarios_path: str | None, drafts_path: str | Non
 @click.option("--json", "as_json", is_flag=True, help="Print the comparison as JSON.")
 def compare(report_a: str, report_b: str, as_json: bool) -> None:
     """Per-criterion deltas from A to B, and every draft whose verdict changed."""
-    from pmcomm_llm.evaluation.report import compare_reports, render_comparison
+    from pmcomm_llm.evaluation.report import compare_report_files, render_comparison
 
     try:
-        a = json.loads(Path(report_a).read_text(encoding="utf-8"))
-        b = json.loads(Path(report_b).read_text(encoding="utf-8"))
-        cmp = compare_reports(a, b)
-    except (json.JSONDecodeError, KeyError, TypeError) as exc:
-        raise _Fail(f"not an evaluation report: {exc}", EXIT_INPUT) from None
+        cmp = compare_report_files(report_a, report_b)
     except PmcommError as exc:
         raise _Fail(str(exc), EXIT_INPUT) from None
-    click.echo(json.dumps(cmp, ensure_ascii=False, indent=1) if as_json else render_comparison(cmp))
+    click.echo(json.dumps(cmp.model_dump(mode="json"), ensure_ascii=False, indent=1) if as_json
+               else render_comparison(cmp))
 
 
 @eval_.command()

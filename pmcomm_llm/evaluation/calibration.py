@@ -74,21 +74,21 @@ async def _acalibrate(records: list[DraftRecord], scenarios: dict[str, Any], rub
         labels = set(r.labels or [])
         evaluation = await aevaluate(r, scenarios[r.scenario_id], judge=judge, rubric=rubric)
         for check in evaluation.checks:
-            criterion = rubric.by_id(check["id"])
+            criterion = rubric.by_id(check.id)
             if not criterion.calibrated:
                 continue
-            predicted_fail = not check["passed"]
-            if check["grader"] == "judge":
+            predicted_fail = not check.passed
+            if check.grader == "judge":
                 gold_fail = bool(labels & set(criterion.labels))
-                judge_pairs.setdefault(check["id"], []).append((predicted_fail, gold_fail))
+                judge_pairs.setdefault(check.id, []).append((predicted_fail, gold_fail))
                 continue
-            gold_fail = check["id"] in labels
-            c = counts.setdefault(check["id"], {"tp": 0, "fp": 0, "fn": 0, "tn": 0, "good_flagged": 0})
+            gold_fail = check.id in labels
+            c = counts.setdefault(check.id, {"tp": 0, "fp": 0, "fn": 0, "tn": 0, "good_flagged": 0})
             key = ("tp" if gold_fail else "fp") if predicted_fail else ("fn" if gold_fail else "tn")
             c[key] += 1
             c["good_flagged"] += predicted_fail and not labels
             if key in ("fp", "fn"):
-                misses.setdefault(check["id"], []).append(f"{key}:{r.draft_id}")
+                misses.setdefault(check.id, []).append(f"{key}:{r.draft_id}")
         scores[not labels].append(evaluation.score)
         if labels:
             flawed += 1

@@ -51,7 +51,7 @@ def _verdicts(record: dict[str, Any], scenario: Any) -> dict[str, str]:
     if scenario is not None:
         from pmcomm_llm.evaluation.scoring import evaluate
 
-        return {c["id"]: "pass" if c["passed"] else "fail" for c in evaluate(record, scenario).checks}
+        return {c.id: "pass" if c.passed else "fail" for c in evaluate(record, scenario).checks}
     out: dict[str, str] = {}
     guard = (record.get("meta") or {}).get("guard") or {}
     if guard:
