@@ -10,9 +10,9 @@ from __future__ import annotations
 import datetime as dt
 import re
 from dataclasses import dataclass, replace
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from itertools import combinations
-from typing import Iterable, Literal
+from typing import Callable, Iterable, Literal
 
 __all__ = ["Mention", "Grounding", "extract", "chinese_number", "fold"]
 
@@ -142,11 +142,11 @@ _DATE_PATTERNS: list[tuple[re.Pattern[str], str, str]] = [
     (re.compile(rf"(?P<y>\d{{4}})\s*年\s*(?P<m>\d{{1,2}})\s*月(?!\s*\d)"), "ym", "nian"),
     (re.compile(rf"(?<![\w])(?P<d>\d{{1,2}})(?:st|nd|rd|th)?\s+(?:of\s+)?{_MONTH_RE}(?:,?\s+(?P<y>\d{{4}}))?\b"),
      "dmy_en", "month"),
-    (re.compile(rf"\b{_MONTH_RE}\s+(?P<d>\d{{1,2}})(?:st|nd|rd|th)?\b(?:,?\s+(?P<y>\d{{4}}))?"), "mdy_en", "month"),
-    (re.compile(rf"\b{_MONTH_RE}\s+(?:the\s+)?(?P<o>{_ORDINAL_RE})\b(?:,?\s+(?P<y>\d{{4}}))?"), "mdy_en", "month"),
-    (re.compile(rf"\b(?:the\s+)?(?P<o>{_ORDINAL_RE})\s+of\s+{_MONTH_RE}(?:,?\s+(?P<y>\d{{4}}))?"), "dmy_en", "month"),
-    (re.compile(rf"\b{_MONTH_RE}\s+(?P<y>\d{{4}})\b"), "my_en", "month"),
-    (re.compile(rf"\b(?:end|beginning|start|middle|mid|early|late)[- ](?:of\s+)?{_MONTH_RE}\b"), "my_en", "month_phrase"),
+    (re.compile(rf"\b(?=[jfmasond]){_MONTH_RE}\s+(?P<d>\d{{1,2}})(?:st|nd|rd|th)?\b(?:,?\s+(?P<y>\d{{4}}))?"), "mdy_en", "month"),
+    (re.compile(rf"\b(?=[jfmasond]){_MONTH_RE}\s+(?:the\s+)?(?P<o>{_ORDINAL_RE})\b(?:,?\s+(?P<y>\d{{4}}))?"), "mdy_en", "month"),
+    (re.compile(rf"\b(?=[tfsne])(?:the\s+)?(?P<o>{_ORDINAL_RE})\s+of\s+{_MONTH_RE}(?:,?\s+(?P<y>\d{{4}}))?"), "dmy_en", "month"),
+    (re.compile(rf"\b(?=[jfmasond]){_MONTH_RE}\s+(?P<y>\d{{4}})\b"), "my_en", "month"),
+    (re.compile(rf"\b(?=[ebsml])(?:end|beginning|start|middle|mid|early|late)[- ](?:of\s+)?{_MONTH_RE}\b"), "my_en", "month_phrase"),
     (re.compile(r"(?<![\d/])(?P<a>\d{1,2})/(?P<b>\d{1,2})/(?P<y>\d{4})(?!\d)"), "slash", "slash"),
     (re.compile(r"(?<![\d/.])(?P<a>\d{1,2})/(?P<b>\d{1,2})(?![\d/])"), "slash", "slash"),
     (re.compile(rf"(?<![\d年])(?P<m>\d{{1,2}}|[{_CN_NUM}]{{1,3}})\s*月\s*(?:份)?\s*(?:底|初|中旬|上旬|下旬|中|末)"), "m", "yue"),
@@ -188,7 +188,7 @@ def _has_month_phrase(low: str) -> bool:
 _PERCENT_PATTERNS = [
     re.compile(rf"(?P<n>{_NUM})\s*(?:%|％|percent\b|per cent\b|个百分点|個百分點)", re.I),
     re.compile(rf"百分之(?P<cn>[{_CN_NUM}]+|\d+(?:\.\d+)?)"),
-    re.compile(rf"\b(?P<w>{_EN_NUMBER_WORDS})[\s-]+(?:percent|per cent)\b", re.I),
+    re.compile(rf"\b(?=[otfsena])(?P<w>{_EN_NUMBER_WORDS})[\s-]+(?:percent|per cent)\b", re.I),
     re.compile(r"(?<![一二三四五六七八九十])(?P<c1>[一二两兩三四五六七八九])成(?P<c2>[一二三四五六七八九])?"
                r"(?![本功为為立果熟员員交长長效品不绩績])"),
 ]
@@ -202,7 +202,7 @@ _TIME_PATTERNS = [
                rf"\s*(?:(?P<half>半)|(?P<mi>\d{{1,2}}|[{_CN_NUM}]{{1,3}})\s*分(?![钟鐘]))?"),
     re.compile(r"(?<![\d:])(?P<h>\d{1,2})\s*[:：]\s*(?P<mi>\d{2})(?!\d)\s*(?P<ap>a\.?m\.?|p\.?m\.?)?", re.I),
     re.compile(r"(?<![\d:.])(?P<h>\d{1,2})\s*(?P<ap>a\.?m\.?|p\.?m\.?)(?![a-z])", re.I),
-    re.compile(r"\b(?:at|by|from|until|till|before|after)\s+(?P<h>\d{1,2})(?:\s*o'clock)?(?![\d:/.,%]|\s*(?:%|percent|"
+    re.compile(r"\b(?=[abfut])(?:at|by|from|until|till|before|after)\s+(?P<h>\d{1,2})(?:\s*o'clock)?(?![\d:/.,%]|\s*(?:%|percent|"
                r"days?|weeks?|months?|years?|hours?|minutes?|working|business|people|engineers?|pages?|[a-z]*s\b))",
                re.I),
     re.compile(r"\b(?P<noon>noon|midday)\b", re.I),
@@ -210,11 +210,32 @@ _TIME_PATTERNS = [
 _COUNT_PATTERNS = [
     re.compile(rf"(?P<n>\d{{1,3}}(?:,\d{{3}})+|\d+|[{_CN_NUM}]{{1,4}})\s*(?P<w>名|位|个人|個人|人(?![民员員天]))"),
     re.compile(rf"(?P<n>\d{{1,3}}(?:,\d{{3}})+|\d+|[{_CN_NUM}]{{2,4}})\s*(?P<w>个|個|台|条|條|则|則|项|項|家|件|套|张|張|间|間|款|种|種|组|組|支|份|筆|笔|批|座|所|次|场|場|頁|页)"),
-    re.compile(rf"\b(?P<n>\d+|{_EN_NUMBER_WORDS})\s+(?:more\s+|extra\s+|additional\s+|new\s+|senior\s+|full-time\s+)?"
+    re.compile(rf"\b(?=[\dotfsena])(?P<n>\d+|{_EN_NUMBER_WORDS})\s+(?:more\s+|extra\s+|additional\s+|new\s+|senior\s+|full-time\s+)?"
                r"(?P<w>engineers?|developers?|people|staff|consultants?|designers?|testers?|analysts?|specialists?|"
                r"pages?|screens?|stores?|machines?|units?|sites?|features?|devices?|kiosks?|lockers?|workshops?|"
                r"dashboards?|reports?|templates?|modules?|users?|items?|cases?|tickets?)\b", re.I),
 ]
+
+_TIME_GATES: tuple[Callable[[str], bool], ...] = (
+    lambda t: _TIME_WORD.search(t) is not None,
+    lambda t: ":" in t or "：" in t,
+    lambda t: _AM_PM.search(t) is not None,
+    lambda t: True,
+    lambda t: "noon" in t.lower() or "midday" in t.lower(),
+)
+"""Per time pattern, a test any text it matches passes (cheap beside the pattern's scan of every position)."""
+_TIME_WORD = re.compile("[点點时時]")
+_AM_PM = re.compile(r"\d\s*[ap]\.?m", re.I)
+_COUNT_WORDS = (re.compile("[名位人]"), re.compile("[个個台条條则則项項家件套张張间間款种種组組支份筆笔批座所次场場頁页]"))
+"""The measure words the first two count patterns end in: a text without any is not scanned for them."""
+_ODD_CASE = re.compile("[ıſİ]")
+
+
+def _odd_case(text: str) -> bool:
+    """Whether ``text`` has a letter that ``re.IGNORECASE`` matches to an ASCII one but ``str.lower`` does not
+    lower to it (ı, ſ, İ): a gate that tests the lower-cased text for a word is then not safe, so it is skipped."""
+    return not text.isascii() and _ODD_CASE.search(text) is not None
+
 
 _DURATION_UNITS = {
     "工作日": ("bday", 1), "個工作日": ("bday", 1), "个工作日": ("bday", 1),
@@ -237,10 +258,10 @@ _DURATION_PATTERNS = [
     re.compile(rf"(?<![\w.-])(?=[\daotfesnh])(?P<n>\d+(?:\.\d+)?|{_EN_NUMBER_WORDS}|half a|a couple of|a few)"
                r"[\s-]+(?:more\s+|additional\s+|extra\s+)?"
                r"(?P<u>business days?|working days?|days?|weeks?|months?|years?|hours?|minutes?|mins?)\b"),
-    re.compile(r"\b(?P<n>an?|one)\s+(?P<u>hour|week|month|year|day|fortnight)\b"),
+    re.compile(r"\b(?=[ao])(?P<n>an?|one)\s+(?P<u>hour|week|month|year|day|fortnight)\b"),
     # "22 design and development days", "thirty-two working person days": describing words between, but no
     # preposition and no other number ("3 options in 2 weeks" is not 3 weeks)
-    re.compile(rf"(?<![\w.])(?P<n>\d+(?:\.\d+)?|{_EN_NUMBER_WORDS})\s+(?:(?!(?:in|by|within|for|over|after|before|"
+    re.compile(rf"(?<![\w.])(?=[\dotfsena])(?P<n>\d+(?:\.\d+)?|{_EN_NUMBER_WORDS})\s+(?:(?!(?:in|by|within|for|over|after|before|"
                rf"of|per|to|from|and then|or)\b)[a-z][a-z-]*\s+){{1,3}}(?P<u>working days?|business days?|days?|weeks?|"
                rf"months?|hours?)\b"),
 ]
@@ -294,8 +315,11 @@ def _free(taken: list[tuple[int, int]], start: int, end: int) -> bool:
 
 
 def _dates(text: str, low: str, taken: list[tuple[int, int]]) -> Iterable[Mention]:
+    fired: dict[str, bool] = {}  # five month patterns share the "month" trigger: test it once
     for pattern, form, trigger in _DATE_PATTERNS:
-        if not _TRIGGERS[trigger](low):
+        if trigger not in fired:
+            fired[trigger] = _TRIGGERS[trigger](low)
+        if not fired[trigger]:
             continue
         # English month patterns are written in lower case and run on the lower-cased text
         for m in pattern.finditer(low if form.endswith("_en") else text):
@@ -349,7 +373,7 @@ def _scan(original: str) -> list[Mention]:
         if _free(taken, m.start(), m.end()) and 1 <= int(m.group("d")) <= 31:
             taken.append((m.start(), m.end()))
             found.append(Mention("date", (None, None, int(m.group("d"))), m.start(), m.end(), text[m.start():m.end()]))
-    for m in _DAY_ALONE.finditer(text):  # "周四（17 日）": a day of the month, its month left unsaid
+    for m in _DAY_ALONE.finditer(text) if "(" in text or "（" in text else ():  # "周四（17 日）": its month unsaid
         if _free(taken, m.start(), m.end()) and 1 <= int(m.group("d")) <= 31:
             taken.append((m.start("d"), m.end()))
             found.append(Mention("date", (None, None, int(m.group("d"))), m.start("d"), m.end(), m.group(0)))
@@ -415,7 +439,7 @@ def _scan(original: str) -> list[Mention]:
     return found
 
 
-_DAY_ALONE_EN = re.compile(r"\b(?:(?:mon|tues|wednes|thurs|fri|satur|sun)day,?\s+)?the\s+(?P<d>\d{1,2})(?:st|nd|rd|th)\b"
+_DAY_ALONE_EN = re.compile(r"\b(?=[mtwfs])(?:(?:mon|tues|wednes|thurs|fri|satur|sun)day,?\s+)?the\s+(?P<d>\d{1,2})(?:st|nd|rd|th)\b"
                            r"(?!\s+of\b)")
 _DAY_ALONE = re.compile(r"(?<=[（(])\s*(?P<d>\d{1,2})\s*[日号號]\s*(?=[）)])")
 _ISO_TIME = re.compile(r"(?<=\d)T\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?(?:Z|[+-]\d{2}:?\d{2})?")
@@ -456,7 +480,10 @@ def _times(text: str, taken: list[tuple[int, int]]) -> list[Mention]:
     if not any(c in text for c in "点點时時:") and not re.search(r"\d\s*[ap]\.?m|\b(?:at|by|from|until|noon|midday)\b",
                                                                  text, re.I):
         return out
-    for pattern in _TIME_PATTERNS:
+    odd = _odd_case(text)
+    for pattern, gate in zip(_TIME_PATTERNS, _TIME_GATES):
+        if not (odd or gate(text)):
+            continue
         for m in pattern.finditer(text):
             if not _free(taken, m.start(), m.end()):
                 continue
@@ -485,6 +512,8 @@ def _times(text: str, taken: list[tuple[int, int]]) -> list[Mention]:
 def _counts(text: str, original: str, taken: list[tuple[int, int]]) -> list[Mention]:
     out = []
     for i, pattern in enumerate(_COUNT_PATTERNS):
+        if i < 2 and _COUNT_WORDS[i].search(text) is None:
+            continue  # no measure word, no count: most texts have none of either list
         for m in pattern.finditer(text):
             if not _free(taken, m.start(), m.end()):
                 continue
@@ -556,23 +585,32 @@ class Grounding:
         self.day_spans: set[float] = set()
         self.times: set[tuple[int, int]] = set()
         self.discounts: set[float] = set()
-        self.plain: set[float] = set()
-        """Every number written in the texts, with or without a unit ("three landing pages" → 3)."""
         self.duration_counts: set[float] = set()
-        self.unit_numbers: set[tuple[float, str]] = set()
-        """(number, unit) for a number and a time unit in one clause: "22 design and development days"."""
+        self._texts = tuple(texts)
         concrete: list[dt.date] = list(dates)
-        for text in texts:
+        for text in self._texts:
             for mention in extract(text):
                 self._add(mention, concrete)
-            self.plain.update(_plain_numbers(text))
-            self.unit_numbers.update(_unit_numbers(text))
         for d in concrete:
             self._add_date(d.year, d.month, d.day)
         self.business_spans: set[float] = set()
         for a, b in combinations(sorted(set(concrete)), 2):
             self.day_spans.add(float(abs((b - a).days)))
             self.business_spans.add(float(_business_days(a, b)))
+
+    @cached_property
+    def plain(self) -> set[float]:
+        """Every number written in the texts, with or without a unit ("three landing pages" → 3).
+
+        Built on first use: only a count or a bare figure the typed sets do not ground asks."""
+        return set().union(*map(_plain_numbers, self._texts))
+
+    @cached_property
+    def unit_numbers(self) -> set[tuple[float, str]]:
+        """(number, unit) for a number and a time unit in one clause: "22 design and development days".
+
+        Built on first use: only a duration the typed sets do not ground asks, and it reads every clause again."""
+        return set().union(*map(_unit_numbers, self._texts))
 
     def _add_date(self, year: int | None, month: int, day: int | None) -> None:
         self.months.add(month)
@@ -651,8 +689,8 @@ class Grounding:
         return False
 
 
-_PLAIN_NUMBER = re.compile(rf"\d+(?:,\d{{3}})*(?:\.\d+)?|\b(?:{_EN_NUMBER_WORDS})\b|[{_CN_NUM}]{{1,4}}(?=[名位个個台条條家项項件套张張人组組])",
-                           re.I)
+_PLAIN_NUMBER = re.compile(rf"(?=[\dotfsena{_CN_NUM}])(?:\d+(?:,\d{{3}})*(?:\.\d+)?|\b(?:{_EN_NUMBER_WORDS})\b|"
+                           rf"[{_CN_NUM}]{{1,4}}(?=[名位个個台条條家项項件套张張人组組]))", re.I)
 
 
 def _plain_numbers(text: str) -> set[float]:
