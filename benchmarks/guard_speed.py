@@ -8,11 +8,12 @@ copied, each with a new id and a distinct suffix in ``situation`` and ``facts.re
 same scenario. Each is drafted offline outside the clock; then ``check_draft`` is timed (``time.process_time``,
 per item) in three cases, each round on freshly parsed scenario objects:
 
-* ``cold``: a scenario object the guard has not seen; the per-text memos stay as the drafting left them (the
-  offline composer itself runs the guard for some drafts, and texts an item shares with another are memoised);
-* ``cold_no_memo``: as ``cold``, with every per-text memo of ``pmcomm_llm.grounding`` (each bounded
-  ``lru_cache``) cleared before the item, outside the clock: every text of the item is read for the first time,
-  as in a batch of unrelated scenarios;
+* ``cold``: a scenario object and a draft the guard has not seen. Every per-text memo of
+  ``pmcomm_llm.grounding`` (each bounded ``lru_cache``) is cleared before the round, outside the clock, so no
+  draft is read from an earlier round's memo; the texts an item shares with an earlier item of the round (the
+  same example's offers, boundaries and notes) are memoised, as in a batch of similar scenarios;
+* ``cold_no_memo``: as ``cold``, with the memos cleared before every item: every text of the item is read for the
+  first time, as in a batch of unrelated scenarios;
 * ``warm``: the same scenario object and draft a second time.
 
 Prints JSON: CPU ms per item, min and median over the rounds, and the cold/warm ratio. Budget: all client CPU per
@@ -76,12 +77,17 @@ def _text_memos() -> list[Callable[..., Any]]:
     return memos
 
 
-def _round(data: list[dict[str, Any]], drafts: list[Any], clear: list[Callable[..., Any]]) -> tuple[float, float]:
-    """Total CPU seconds of ``check_draft`` over the items on fresh scenario objects, then again on the same."""
+def _round(data: list[dict[str, Any]], drafts: list[Any], memos: list[Callable[..., Any]],
+           every_item: bool) -> tuple[float, float]:
+    """Total CPU seconds of ``check_draft`` over the items on fresh scenario objects, then again on the same.
+
+    The memos are cleared before the round, and before every item when ``every_item``."""
     scenarios = [parse_scenario(d) for d in data]
     cold = 0.0
+    for memo in memos:
+        memo.cache_clear()
     for scenario, draft in zip(scenarios, drafts):
-        for memo in clear:
+        for memo in memos if every_item else ():
             memo.cache_clear()
         start = time.process_time()
         check_draft(draft, scenario)
@@ -110,10 +116,10 @@ def main() -> None:
     memos = _text_memos()
     cold, warm, bare = [], [], []
     for _ in range(args.rounds):
-        c, w = _round(data, drafts, [])
+        c, w = _round(data, drafts, memos, every_item=False)
         cold.append(c)
         warm.append(w)
-        bare.append(_round(data, drafts, memos)[0])
+        bare.append(_round(data, drafts, memos, every_item=True)[0])
     result = {"items": args.items, "rounds": args.rounds, "distinct_drafts": len({d.body for d in drafts}),
               "cold": _figures(cold, args.items), "cold_no_memo": _figures(bare, args.items),
               "warm": _figures(warm, args.items), "budget_all_client_cpu_ms": 1.5}
