@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from functools import cached_property, lru_cache
 from itertools import combinations
 from typing import Callable, Iterable, Literal
@@ -154,7 +154,9 @@ _DATE_PATTERNS: list[tuple[re.Pattern[str], str, str]] = [
 
 # Cheap tests that decide whether a pattern can match at all: most texts skip most patterns.
 _MON = r"(?:jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)"
-_HAS_MONTH_NAME = re.compile(rf"\b{_MON}[a-z]*\.?,?\s+\d|\d(?:st|nd|rd|th)?\s+(?:of\s+)?{_MON}")
+_MONTH_THEN_NUMBER = rf"\b{_MON}[a-z]*\.?,?\s+\d"
+_NUMBER_THEN_MONTH = rf"\d(?:st|nd|rd|th)?\s+(?:of\s+)?{_MON}"
+_HAS_MONTH_NAME = re.compile(f"{_MONTH_THEN_NUMBER}|{_NUMBER_THEN_MONTH}")
 _HAS_ORDINAL_DATE = re.compile(rf"\b{_MON}[a-z]*\.?\s+(?:the\s+)?[a-z]+(?:th|st|nd|rd)\b|"
                                rf"(?:th|st|nd|rd)\s+of\s+{_MON}")
 _HAS_MONTH_PHRASE = re.compile(rf"\b(?:end|beginning|start|middle|mid|early|late)[- ](?:of\s+)?{_MON}")
@@ -226,7 +228,7 @@ _TIME_GATES: tuple[Callable[[str], bool], ...] = (
     lambda t: _TIME_WORD.search(t) is not None,
     lambda t: ":" in t or "：" in t,
     lambda t: _AM_PM.search(t) is not None,
-    lambda t: True,
+    lambda t: _TIME_PREPOSITION.search(t) is not None,
     lambda t: "noon" in t.lower() or "midday" in t.lower(),
 )
 """Per time pattern, a test any text it matches passes (cheap beside the pattern's scan of every position)."""
@@ -234,8 +236,14 @@ _TIME_WORD = re.compile("[点點时時]")
 _TIME_CUE_CHAR = re.compile("[点點时時:]")
 _TIME_CUE = re.compile(r"\d\s*[ap]\.?m|\b(?:at|by|from|until|noon|midday)\b", re.I)
 _AM_PM = re.compile(r"\d\s*[ap]\.?m", re.I)
-_COUNT_WORDS = (re.compile("[名位人]"), re.compile("[个個台条條则則项項家件套张張间間款种種组組支份筆笔批座所次场場頁页]"))
-"""The measure words the first two count patterns end in: a text without any is not scanned for them."""
+_TIME_PREPOSITION = re.compile(r"(?:at|by|from|until|till|before|after)\s+\d", re.I)
+_COUNT_WORDS = (re.compile("[名位人]"), re.compile("[个個台条條则則项項家件套张張间間款种種组組支份筆笔批座所次场場頁页]"),
+                re.compile(r"\s(?:more\s+|extra\s+|additional\s+|new\s+|senior\s+|full-time\s+)?(?:engineers?|"
+                           r"developers?|people|staff|consultants?|designers?|testers?|analysts?|specialists?|pages?|"
+                           r"screens?|stores?|machines?|units?|sites?|features?|devices?|kiosks?|lockers?|workshops?|"
+                           r"dashboards?|reports?|templates?|modules?|users?|items?|cases?|tickets?)\b", re.I))
+"""What the count patterns end in, after a space for the English one: a text without it is not scanned for that
+pattern (same flags as the pattern, so the test is exact)."""
 _ODD_CASE = re.compile("[ıſİ]")
 
 
@@ -319,15 +327,31 @@ def _number(raw: str) -> float | None:
 
 
 def _free(taken: list[tuple[int, int]], start: int, end: int) -> bool:
-    return all(end <= a or start >= b for a, b in taken)
+    """No span of ``taken`` overlaps [start, end). A plain loop: called for every match, it was a tenth of the
+    extraction as a generator under ``all``."""
+    for a, b in taken:
+        if start < b and end > a:
+            return False
+    return True
+
+
+_DATE_GATES: dict[int, re.Pattern[str]] = {
+    4: re.compile(_NUMBER_THEN_MONTH),  # "3 march", "3rd of march"
+    5: re.compile(_MONTH_THEN_NUMBER),  # "march 3"
+    7: re.compile(rf"(?:th|st|nd|rd)\s+of\s+{_MON}"),  # "the third of march": every ordinal ends so
+    8: re.compile(_MONTH_THEN_NUMBER),  # "march 2027"
+}
+"""By index in ``_DATE_PATTERNS``: what every match of that English pattern holds, tested on the lower-cased text
+once the pattern's trigger has fired. A text with a month name rarely has every form of date, and each pattern
+tried at every position costs more than these searches."""
 
 
 def _dates(text: str, low: str, taken: list[tuple[int, int]]) -> Iterable[Mention]:
     fired: dict[str, bool] = {}  # five month patterns share the "month" trigger: test it once
-    for pattern, form, trigger in _DATE_PATTERNS:
+    for i, (pattern, form, trigger) in enumerate(_DATE_PATTERNS):
         if trigger not in fired:
             fired[trigger] = _TRIGGERS[trigger](low)
-        if not fired[trigger]:
+        if not fired[trigger] or (i in _DATE_GATES and _DATE_GATES[i].search(low) is None):
             continue
         # English month patterns are written in lower case and run on the lower-cased text
         for m in pattern.finditer(low if form.endswith("_en") else text):
@@ -377,19 +401,44 @@ def _scan(original: str) -> list[Mention]:
         low = "".join(ch.lower() if len(ch.lower()) == 1 else ch for ch in text)
     found: list[Mention] = list(_dates(text, low, taken))
     found += _range_ends(text, low, found, taken)
-    for m in _DAY_ALONE_EN.finditer(low):  # "by Friday the 15th": a day of the month, its month left unsaid
-        if _free(taken, m.start(), m.end()) and 1 <= int(m.group("d")) <= 31:
-            taken.append((m.start(), m.end()))
-            found.append(Mention("date", (None, None, int(m.group("d"))), m.start(), m.end(), text[m.start():m.end()]))
-    for m in _DAY_ALONE.finditer(text) if "(" in text or "（" in text else ():  # "周四（17 日）": its month unsaid
-        if _free(taken, m.start(), m.end()) and 1 <= int(m.group("d")) <= 31:
-            taken.append((m.start("d"), m.end()))
-            found.append(Mention("date", (None, None, int(m.group("d"))), m.start("d"), m.end(), m.group(0)))
+    found += _days_alone(text, low, taken)
     if "T" in text:  # the time of an ISO timestamp (2019-04-30T08:56:57.914Z) belongs to its date
         taken += [(m.start(), m.end()) for m in _ISO_TIME.finditer(text)]
     found += _times(text, taken)
-    for pattern in _DISCOUNT_PATTERNS if ("折" in text or "off" in low or "discount" in low or "半价" in text
-                                         or "半價" in text or "half" in low) else ():
+    found += _discounts(text, original, low, taken)
+    found += _percents(text, original, low, taken)
+    found += _durations(text, original, low, taken)
+    for m in _NOT_A_FIGURE.finditer(text):
+        taken.append((m.start(), m.end()))
+    found += _counts(text, original, taken)
+    found += _amounts(text, original, taken)
+    found.sort(key=lambda x: x.start)
+    if text != original:  # report what the writer wrote (１２月５日), not the folded form
+        found = [Mention(m.kind, m.value, m.start, m.end, original[m.start:m.end], m.unit) for m in found]
+    return found
+
+
+def _days_alone(text: str, low: str, taken: list[tuple[int, int]]) -> list[Mention]:
+    """A day of the month whose month is left unsaid: "by Friday the 15th", "周四（17 日）"."""
+    out = []
+    for m in _DAY_ALONE_EN.finditer(low) if _THE_NUMBER.search(low) else ():
+        if _free(taken, m.start(), m.end()) and 1 <= int(m.group("d")) <= 31:
+            taken.append((m.start(), m.end()))
+            out.append(Mention("date", (None, None, int(m.group("d"))), m.start(), m.end(), text[m.start():m.end()]))
+    for m in _DAY_ALONE.finditer(text) if "(" in text or "（" in text else ():
+        if _free(taken, m.start(), m.end()) and 1 <= int(m.group("d")) <= 31:
+            taken.append((m.start("d"), m.end()))
+            out.append(Mention("date", (None, None, int(m.group("d"))), m.start("d"), m.end(), m.group(0)))
+    return out
+
+
+def _discounts(text: str, original: str, low: str, taken: list[tuple[int, int]]) -> list[Mention]:
+    out: list[Mention] = []
+    if not ("折" in text or "off" in low or "discount" in low or "半价" in text or "半價" in text or "half" in low):
+        return out
+    for pattern, needs in zip(_DISCOUNT_PATTERNS, ("折", "%", "")):
+        if needs not in text:  # each pattern's own character ("" is in every text)
+            continue
         for m in pattern.finditer(text):
             if not _free(taken, m.start(), m.end()):
                 continue
@@ -406,8 +455,15 @@ def _scan(original: str) -> list[Mention]:
                 off = 50.0
             if 0 < off < 100:
                 taken.append((m.start(), m.end()))
-                found.append(Mention("discount", off, m.start(), m.end(), original[m.start():m.end()]))
-    for pattern in _PERCENT_PATTERNS if _TRIGGERS["percent"](low) or "成" in text else ():
+                out.append(Mention("discount", off, m.start(), m.end(), original[m.start():m.end()]))
+    return out
+
+
+def _percents(text: str, original: str, low: str, taken: list[tuple[int, int]]) -> list[Mention]:
+    out: list[Mention] = []
+    if not (_TRIGGERS["percent"](low) or "成" in text):
+        return out
+    for pattern in _PERCENT_PATTERNS:
         for m in pattern.finditer(text):
             if not _free(taken, m.start(), m.end()):
                 continue
@@ -418,10 +474,17 @@ def _scan(original: str) -> list[Mention]:
                 n = _number(g.get("n") or g.get("cn") or g.get("w") or "")
             if n is not None:
                 taken.append((m.start(), m.end()))
-                found.append(Mention("percent", n, m.start(), m.end(), original[m.start():m.end()]))
-    units = {"zh_unit": _TRIGGERS["zh_unit"](low), "en_unit": _TRIGGERS["en_unit"](low)}
+                out.append(Mention("percent", n, m.start(), m.end(), original[m.start():m.end()]))
+    return out
+
+
+def _durations(text: str, original: str, low: str, taken: list[tuple[int, int]]) -> list[Mention]:
+    out: list[Mention] = []
+    # The English patterns all end in a unit word after a space or hyphen: one search decides for the three.
+    run = {"zh_unit": _TRIGGERS["zh_unit"](low),
+           "en_unit": _TRIGGERS["en_unit"](low) and _UNIT_AFTER_SPACE.search(low) is not None}
     for pattern, trigger in zip(_DURATION_PATTERNS, ("zh_unit", "en_unit", "en_unit", "en_unit")):
-        if not units[trigger]:
+        if not run[trigger]:
             continue
         for m in pattern.finditer(text if trigger == "zh_unit" else low):
             if not _free(taken, m.start(), m.end()):
@@ -437,15 +500,14 @@ def _scan(original: str) -> list[Mention]:
             if "半" in unit_key:  # 两个半月 = 2.5 months
                 n += 0.5
             taken.append((m.start(), m.end()))
-            found.append(Mention("duration", (n * days, n, unit), m.start(), m.end(), original[m.start():m.end()]))
-    for m in _NOT_A_FIGURE.finditer(text):
-        taken.append((m.start(), m.end()))
-    found += _counts(text, original, taken)
-    found += _amounts(text, original, taken)
-    found.sort(key=lambda x: x.start)
-    if text != original:  # report what the writer wrote (１２月５日), not the folded form
-        found = [replace(m, text=original[m.start:m.end]) for m in found]
-    return found
+            out.append(Mention("duration", (n * days, n, unit), m.start(), m.end(), original[m.start():m.end()]))
+    return out
+
+
+_THE_NUMBER = re.compile(r"the\s+\d")
+"""What every "Friday the 15th" holds (``_DAY_ALONE_EN``), found by a literal-led search: most texts have none."""
+_UNIT_AFTER_SPACE = re.compile(r"[\s-](?:business day|working day|day|week|month|year|hour|min|fortnight)")
+"""What every English duration holds: its unit word right after a space or a hyphen ("3 days", "two-week")."""
 
 
 _DAY_ALONE_EN = re.compile(r"\b(?=[mtwfs])(?:(?:mon|tues|wednes|thurs|fri|satur|sun)day,?\s+)?the\s+(?P<d>\d{1,2})(?:st|nd|rd|th)\b"
@@ -520,8 +582,8 @@ def _times(text: str, taken: list[tuple[int, int]]) -> list[Mention]:
 def _counts(text: str, original: str, taken: list[tuple[int, int]]) -> list[Mention]:
     out = []
     for i, pattern in enumerate(_COUNT_PATTERNS):
-        if i < 2 and _COUNT_WORDS[i].search(text) is None:
-            continue  # no measure word, no count: most texts have none of either list
+        if _COUNT_WORDS[i].search(text) is None:
+            continue  # no measure word, no count: most texts have none of any list
         for m in pattern.finditer(text):
             if not _free(taken, m.start(), m.end()):
                 continue

@@ -67,7 +67,7 @@ def features(text: str) -> frozenset[str]:
     low = text.lower()
     feats = {w.rstrip("s") for w in _WORDS.findall(low) if w not in _EN_STOP}
     for run in _CJK_RUN.findall(low):
-        feats.update(run[i:i + 2] for i in range(len(run) - 1))
+        feats.update(map(str.__add__, run, run[1:]))  # each pair of neighbours, paired in C
     return frozenset(feats)
 
 
