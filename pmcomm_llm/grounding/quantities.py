@@ -130,25 +130,32 @@ _MONTHS = {m: i + 1 for i, m in enumerate(
 _MONTH_RE = (r"(?P<mon>jan(?:uary)?|feb(?:ruary)?|mar(?:ch)?|apr(?:il)?|may|june?|july?|aug(?:ust)?|"
              r"sep(?:t(?:ember)?)?|oct(?:ober)?|nov(?:ember)?|dec(?:ember)?)\.?")
 _NUM = r"\d{1,3}(?:,\d{3})+(?:\.\d+)?|\d+(?:\.\d+)?"
+_NUM_LED = r"\d(?:\d{0,2}(?:,\d{3})+(?:\.\d+)?|\d*(?:\.\d+)?)"
+"""``_NUM`` with its first digit taken out in front.
+
+A pattern whose first step consumes a digit lets ``re`` skip ahead to the next digit in C; one that starts with
+a repeat (``\\d+``) or a look-behind is tried at every position, which on a long English draft was most of the
+extraction. So the patterns below write ``\\d{1,2}`` as ``\\d\\d?`` and move a look-behind after the first digit
+(``(?<![\\d:]\\d)``: the character before the digit just taken). The matches are the same."""
 
 # Order matters: earlier patterns claim their span first, so "2027年1月20日" is one date, not a year
 # and a stray number.
 _DATE_PATTERNS: list[tuple[re.Pattern[str], str, str]] = [
-    (re.compile(r"(?P<y>\d{4})\s*[-/.]\s*(?P<m>\d{1,2})\s*[-/.]\s*(?P<d>\d{1,2})(?!\d)"), "ymd", "ymd_num"),
+    (re.compile(r"(?P<y>\d\d{3})\s*[-/.]\s*(?P<m>\d{1,2})\s*[-/.]\s*(?P<d>\d{1,2})(?!\d)"), "ymd", "ymd_num"),
     (re.compile(rf"(?P<y>\d{{4}}|[〇零一二三四五六七八九]{{4}})\s*年\s*(?P<m>\d{{1,2}}|[{_CN_NUM}]{{1,3}})\s*月\s*"
                 rf"(?P<d>\d{{1,2}}|[{_CN_NUM}]{{1,3}})\s*[日号號]"), "ymd", "nian"),
     (re.compile(rf"(?<!\d)(?P<m>\d{{1,2}}|[{_CN_NUM}]{{1,3}})\s*月\s*(?P<d>\d{{1,2}}|[{_CN_NUM}]{{1,3}})\s*[日号號]"),
      "md", "yue"),
-    (re.compile(rf"(?P<y>\d{{4}})\s*年\s*(?P<m>\d{{1,2}})\s*月(?!\s*\d)"), "ym", "nian"),
-    (re.compile(rf"(?<![\w])(?P<d>\d{{1,2}})(?:st|nd|rd|th)?\s+(?:of\s+)?{_MONTH_RE}(?:,?\s+(?P<y>\d{{4}}))?\b"),
+    (re.compile(rf"(?P<y>\d\d{{3}})\s*年\s*(?P<m>\d{{1,2}})\s*月(?!\s*\d)"), "ym", "nian"),
+    (re.compile(rf"(?P<d>\d(?<!\w\d)\d?)(?:st|nd|rd|th)?\s+(?:of\s+)?{_MONTH_RE}(?:,?\s+(?P<y>\d{{4}}))?\b"),
      "dmy_en", "month"),
     (re.compile(rf"\b(?=[jfmasond]){_MONTH_RE}\s+(?P<d>\d{{1,2}})(?:st|nd|rd|th)?\b(?:,?\s+(?P<y>\d{{4}}))?"), "mdy_en", "month"),
     (re.compile(rf"\b(?=[jfmasond]){_MONTH_RE}\s+(?:the\s+)?(?P<o>{_ORDINAL_RE})\b(?:,?\s+(?P<y>\d{{4}}))?"), "mdy_en", "month"),
     (re.compile(rf"\b(?=[tfsne])(?:the\s+)?(?P<o>{_ORDINAL_RE})\s+of\s+{_MONTH_RE}(?:,?\s+(?P<y>\d{{4}}))?"), "dmy_en", "month"),
     (re.compile(rf"\b(?=[jfmasond]){_MONTH_RE}\s+(?P<y>\d{{4}})\b"), "my_en", "month"),
     (re.compile(rf"\b(?=[ebsml])(?:end|beginning|start|middle|mid|early|late)[- ](?:of\s+)?{_MONTH_RE}\b"), "my_en", "month_phrase"),
-    (re.compile(r"(?<![\d/])(?P<a>\d{1,2})/(?P<b>\d{1,2})/(?P<y>\d{4})(?!\d)"), "slash", "slash"),
-    (re.compile(r"(?<![\d/.])(?P<a>\d{1,2})/(?P<b>\d{1,2})(?![\d/])"), "slash", "slash"),
+    (re.compile(r"(?P<a>\d(?<![\d/]\d)\d?)/(?P<b>\d{1,2})/(?P<y>\d{4})(?!\d)"), "slash", "slash"),
+    (re.compile(r"(?P<a>\d(?<![\d/.]\d)\d?)/(?P<b>\d{1,2})(?![\d/])"), "slash", "slash"),
     (re.compile(rf"(?<![\d年])(?P<m>\d{{1,2}}|[{_CN_NUM}]{{1,3}})\s*月\s*(?:份)?\s*(?:底|初|中旬|上旬|下旬|中|末)"), "m", "yue"),
 ]
 
@@ -194,7 +201,7 @@ def _has_month_phrase(low: str) -> bool:
     return _ANY_MONTH_STEM.search(low) is not None and _HAS_MONTH_PHRASE.search(low) is not None
 
 _PERCENT_PATTERNS = [
-    re.compile(rf"(?P<n>{_NUM})\s*(?:%|％|percent\b|per cent\b|个百分点|個百分點)", re.I),
+    re.compile(rf"(?P<n>{_NUM_LED})\s*(?:%|％|percent\b|per cent\b|个百分点|個百分點)", re.I),
     re.compile(rf"百分之(?P<cn>[{_CN_NUM}]+|\d+(?:\.\d+)?)"),
     re.compile(rf"\b(?=[otfsena])(?P<w>{_EN_NUMBER_WORDS})[\s-]+(?:percent|per cent)\b", re.I),
     re.compile(r"(?<![一二三四五六七八九十])(?P<c1>[一二两兩三四五六七八九])成(?P<c2>[一二三四五六七八九])?"
@@ -208,8 +215,8 @@ _DISCOUNT_PATTERNS = [
 _TIME_PATTERNS = [
     re.compile(rf"(?P<p>上午|下午|晚上|中午|早上|傍晚|凌晨)?\s*(?P<h>\d{{1,2}}|[{_CN_NUM}]{{1,3}})\s*(?:点|點|时(?![间間])|時(?![间間]))"
                rf"\s*(?:(?P<half>半)|(?P<mi>\d{{1,2}}|[{_CN_NUM}]{{1,3}})\s*分(?![钟鐘]))?"),
-    re.compile(r"(?<![\d:])(?P<h>\d{1,2})\s*[:：]\s*(?P<mi>\d{2})(?!\d)\s*(?P<ap>a\.?m\.?|p\.?m\.?)?", re.I),
-    re.compile(r"(?<![\d:.])(?P<h>\d{1,2})\s*(?P<ap>a\.?m\.?|p\.?m\.?)(?![a-z])", re.I),
+    re.compile(r"(?P<h>\d(?<![\d:]\d)\d?)\s*[:：]\s*(?P<mi>\d{2})(?!\d)\s*(?P<ap>a\.?m\.?|p\.?m\.?)?", re.I),
+    re.compile(r"(?P<h>\d(?<![\d:.]\d)\d?)\s*(?P<ap>a\.?m\.?|p\.?m\.?)(?![a-z])", re.I),
     re.compile(r"\b(?=[abfut])(?:at|by|from|until|till|before|after)\s+(?P<h>\d{1,2})(?:\s*o'clock)?(?![\d:/.,%]|\s*(?:%|percent|"
                r"days?|weeks?|months?|years?|hours?|minutes?|working|business|people|engineers?|pages?|[a-z]*s\b))",
                re.I),
@@ -228,22 +235,22 @@ _TIME_GATES: tuple[Callable[[str], bool], ...] = (
     lambda t: _TIME_WORD.search(t) is not None,
     lambda t: ":" in t or "：" in t,
     lambda t: _AM_PM.search(t) is not None,
-    lambda t: _TIME_PREPOSITION.search(t) is not None,
+    lambda t: True,  # "at 3", "by 10": a search for it costs more than the pattern's own scan
     lambda t: "noon" in t.lower() or "midday" in t.lower(),
 )
 """Per time pattern, a test any text it matches passes (cheap beside the pattern's scan of every position)."""
-_TIME_WORD = re.compile("[点點时時]")
+_TIME_WORD = re.compile("点|點|时(?![间間])|時(?![间間])")
 _TIME_CUE_CHAR = re.compile("[点點时時:]")
 _TIME_CUE = re.compile(r"\d\s*[ap]\.?m|\b(?:at|by|from|until|noon|midday)\b", re.I)
 _AM_PM = re.compile(r"\d\s*[ap]\.?m", re.I)
-_TIME_PREPOSITION = re.compile(r"(?:at|by|from|until|till|before|after)\s+\d", re.I)
-_COUNT_WORDS = (re.compile("[名位人]"), re.compile("[个個台条條则則项項家件套张張间間款种種组組支份筆笔批座所次场場頁页]"),
+_COUNT_WORDS = (re.compile(rf"[\d{_CN_NUM}]\s*(?:名|位|个人|個人|人(?![民员員天]))"),
+                re.compile(rf"[\d{_CN_NUM}]\s*[个個台条條则則项項家件套张張间間款种種组組支份筆笔批座所次场場頁页]"),
                 re.compile(r"\s(?:more\s+|extra\s+|additional\s+|new\s+|senior\s+|full-time\s+)?(?:engineers?|"
                            r"developers?|people|staff|consultants?|designers?|testers?|analysts?|specialists?|pages?|"
                            r"screens?|stores?|machines?|units?|sites?|features?|devices?|kiosks?|lockers?|workshops?|"
                            r"dashboards?|reports?|templates?|modules?|users?|items?|cases?|tickets?)\b", re.I))
-"""What the count patterns end in, after a space for the English one: a text without it is not scanned for that
-pattern (same flags as the pattern, so the test is exact)."""
+"""What every match of each count pattern holds: a figure's last character and a measure word, or a space and an
+English noun. A text without it is not scanned for that pattern (same flags as the pattern, so the test is exact)."""
 _ODD_CASE = re.compile("[ıſİ]")
 
 
@@ -335,15 +342,20 @@ def _free(taken: list[tuple[int, int]], start: int, end: int) -> bool:
     return True
 
 
+_CN_DAY = rf"\s*(?:\d{{1,2}}|[{_CN_NUM}]{{1,3}})\s*"
 _DATE_GATES: dict[int, re.Pattern[str]] = {
+    1: re.compile(f"年{_CN_DAY}月"),  # 2027年1月20日
+    2: re.compile(f"月{_CN_DAY}[日号號]"),  # 1月20日
+    3: re.compile(r"年\s*\d{1,2}\s*月"),  # 2027年1月
     4: re.compile(_NUMBER_THEN_MONTH),  # "3 march", "3rd of march"
     5: re.compile(_MONTH_THEN_NUMBER),  # "march 3"
     7: re.compile(rf"(?:th|st|nd|rd)\s+of\s+{_MON}"),  # "the third of march": every ordinal ends so
     8: re.compile(_MONTH_THEN_NUMBER),  # "march 2027"
+    12: re.compile(r"月\s*(?:份)?\s*(?:底|初|中旬|上旬|下旬|中|末)"),  # 1月底
 }
-"""By index in ``_DATE_PATTERNS``: what every match of that English pattern holds, tested on the lower-cased text
-once the pattern's trigger has fired. A text with a month name rarely has every form of date, and each pattern
-tried at every position costs more than these searches."""
+"""By index in ``_DATE_PATTERNS``: what every match of that pattern holds, tested on the text the pattern reads once
+its trigger has fired. Each starts with a literal, which ``re`` finds in C, while the pattern itself is tried at
+every position: a text with 月 or a month name rarely has every form of date."""
 
 
 def _dates(text: str, low: str, taken: list[tuple[int, int]]) -> Iterable[Mention]:
@@ -351,10 +363,11 @@ def _dates(text: str, low: str, taken: list[tuple[int, int]]) -> Iterable[Mentio
     for i, (pattern, form, trigger) in enumerate(_DATE_PATTERNS):
         if trigger not in fired:
             fired[trigger] = _TRIGGERS[trigger](low)
-        if not fired[trigger] or (i in _DATE_GATES and _DATE_GATES[i].search(low) is None):
-            continue
         # English month patterns are written in lower case and run on the lower-cased text
-        for m in pattern.finditer(low if form.endswith("_en") else text):
+        target = low if form.endswith("_en") else text
+        if not fired[trigger] or (i in _DATE_GATES and _DATE_GATES[i].search(target) is None):
+            continue
+        for m in pattern.finditer(target):
             if not _free(taken, m.start(), m.end()):
                 continue
             g = m.groupdict()
@@ -425,7 +438,7 @@ def _days_alone(text: str, low: str, taken: list[tuple[int, int]]) -> list[Menti
         if _free(taken, m.start(), m.end()) and 1 <= int(m.group("d")) <= 31:
             taken.append((m.start(), m.end()))
             out.append(Mention("date", (None, None, int(m.group("d"))), m.start(), m.end(), text[m.start():m.end()]))
-    for m in _DAY_ALONE.finditer(text) if "(" in text or "（" in text else ():
+    for m in _DAY_ALONE.finditer(text) if _DAY_IN_PARENS.search(text) else ():
         if _free(taken, m.start(), m.end()) and 1 <= int(m.group("d")) <= 31:
             taken.append((m.start("d"), m.end()))
             out.append(Mention("date", (None, None, int(m.group("d"))), m.start("d"), m.end(), m.group(0)))
@@ -459,11 +472,23 @@ def _discounts(text: str, original: str, low: str, taken: list[tuple[int, int]])
     return out
 
 
+_PERCENT_GATES: tuple[Callable[[str, str], bool], ...] = (
+    lambda t, low: "%" in t or "％" in t or "个百分点" in t or "個百分點" in t or "percent" in low or "per cent" in low,
+    lambda t, low: "百分之" in t,
+    lambda t, low: "percent" in low or "per cent" in low,
+    lambda t, low: "成" in t,
+)
+"""Per percent pattern, (text, lower-cased text) → whether it can match: 成 alone (完成) lets every Chinese text in.
+"percent" has no letter that ``re.IGNORECASE`` folds apart from ``str.lower``, so the test on ``low`` is exact."""
+
+
 def _percents(text: str, original: str, low: str, taken: list[tuple[int, int]]) -> list[Mention]:
     out: list[Mention] = []
     if not (_TRIGGERS["percent"](low) or "成" in text):
         return out
-    for pattern in _PERCENT_PATTERNS:
+    for pattern, holds in zip(_PERCENT_PATTERNS, _PERCENT_GATES):
+        if not holds(text, low):
+            continue
         for m in pattern.finditer(text):
             if not _free(taken, m.start(), m.end()):
                 continue
@@ -504,6 +529,8 @@ def _durations(text: str, original: str, low: str, taken: list[tuple[int, int]])
     return out
 
 
+_DAY_IN_PARENS = re.compile(r"[日号號]\s*[）)]")
+"""What every "（17 日）" holds (``_DAY_ALONE``): an English "(ref …)" does not send the text through the pattern."""
 _THE_NUMBER = re.compile(r"the\s+\d")
 """What every "Friday the 15th" holds (``_DAY_ALONE_EN``), found by a literal-led search: most texts have none."""
 _UNIT_AFTER_SPACE = re.compile(r"[\s-](?:business day|working day|day|week|month|year|hour|min|fortnight)")
