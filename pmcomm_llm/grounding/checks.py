@@ -183,13 +183,13 @@ def _leak_phrases(scenario: Scenario) -> _LeakPhrases:
     for note in scenario.internal_notes:
         quantities += [m for m in extract(note) if not stated_publicly(scenario, m)]
         words = _WORD.findall(note)
+        content = [w.lower() not in stop and not w[0].isdigit() for w in words]  # per word, once
         for n in (2, 3):
             for i in range(len(words) - n + 1):
-                gram = words[i:i + n]
-                content = [w for w in gram if w.lower() not in stop and not w[0].isdigit()]
-                phrase = " ".join(gram).lower()
-                if len(content) >= 2 and phrase not in public_low:
-                    en_phrases.add(phrase)
+                if sum(content[i:i + n]) >= 2:
+                    phrase = " ".join(words[i:i + n]).lower()
+                    if phrase not in public_low:
+                        en_phrases.add(phrase)
         for w in words:
             if w[0].isupper() and len(w) >= 3 and w.lower() not in stop and w.lower() not in public_low:
                 en_names.add(w)

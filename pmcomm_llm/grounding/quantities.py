@@ -816,7 +816,8 @@ def _unit_numbers(text: str) -> set[tuple[float, str]]:
     """A number and a time unit written in one clause, apart: "22 design and development days" → (22, day)."""
     out = set()
     for clause in _CLAUSE_SPLIT.split(fold(text)):
-        units = [u for u, pattern in _UNIT_WORDS.items() if pattern.search(clause.lower())]
+        low = clause.lower()
+        units = [u for u, pattern in _UNIT_WORDS.items() if pattern.search(low)]
         if not units:
             continue
         for n in _plain_numbers(clause):

@@ -134,8 +134,10 @@ class MultiTerms:
             for term, word_start in terms.terms:
                 entries.setdefault(term, []).append((label, word_start))
         automaton = ahocorasick.Automaton()
-        for term, labels in entries.items():
-            automaton.add_word(term, (len(term), tuple(labels)))
+        for term, labels in entries.items():  # split once here, not per hit: the labels any start serves, and
+            free = tuple(label for label, word_start in labels if not word_start)  # those that need a word start
+            bound = tuple(label for label, word_start in labels if word_start)
+            automaton.add_word(term, (len(term), free, bound))
         automaton.make_automaton()
         self.automaton = automaton
         self.labels = tuple(lexicons)
@@ -145,14 +147,17 @@ class MultiTerms:
         found: dict[str, list[tuple[int, int]]] = {label: [] for label in self.labels}
         if not low:
             return found
-        for last, (length, labels) in self.automaton.iter(low):
+        for last, (length, free, bound) in self.automaton.iter(low):
             start = last - length + 1
-            word_ok = start == 0 or not (low[start - 1].isascii() and low[start - 1].isalnum())
-            for label, word_start in labels:
-                if word_ok or not word_start:
-                    found[label].append((start, last + 1))
+            span = (start, last + 1)
+            for label in free:
+                found[label].append(span)
+            if bound and (start == 0 or not (low[start - 1].isascii() and low[start - 1].isalnum())):
+                for label in bound:
+                    found[label].append(span)
         for hits in found.values():
-            hits.sort()
+            if len(hits) > 1:
+                hits.sort()
         return found
 
 
