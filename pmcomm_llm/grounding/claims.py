@@ -245,11 +245,17 @@ class _Sources:
     Only ``grounding`` (the trusted figures) is needed for nearly every draft. The rest serves questions only some
     drafts raise — a figure the trusted facts do not give (``client``, ``secret``), a sum given for a money topic
     (``clauses``), a promise (``offers``, ``restatable``) — and is built on first use: on a scenario seen once, as
-    in a batch, building it all up front was most of the guard's CPU.
+    in a batch, building it all up front was most of the guard's CPU. It keeps the scenario's parts it reads
+    later, not the scenario: the scenario keeps it (``Scenario.derived``), and a cycle would outlive the item.
     """
 
     def __init__(self, scenario: Scenario) -> None:
-        self._scenario = scenario
+        self._facts = scenario.facts
+        self._situation = scenario.situation
+        self._offers = tuple(scenario.offers)
+        self._boundaries = tuple(scenario.boundaries)
+        self._notes = tuple(scenario.internal_notes)
+        self._client_message = scenario.client_message
         self._trusted = _trusted_sentences(scenario)
         self.grounding = Grounding(self._trusted, scenario.all_dates())
         f = scenario.facts
@@ -261,13 +267,12 @@ class _Sources:
     @cached_property
     def client(self) -> Grounding:
         """The figures of ``client_message``: quotable as the client's, never ours."""
-        message_ = self._scenario.client_message
-        return Grounding([message_] if message_ else [])
+        return Grounding([self._client_message] if self._client_message else [])
 
     @cached_property
     def secret(self) -> Grounding:
         """The figures of ``internal_notes``: the leak check reports them."""
-        return Grounding(self._scenario.internal_notes)
+        return Grounding(self._notes)
 
     @cached_property
     def clauses(self) -> tuple[tuple[str, tuple[Mention, ...], frozenset[str]], ...]:
@@ -279,19 +284,20 @@ class _Sources:
     def restatable(self) -> tuple[frozenset[str], ...]:
         """The content of each boundary and each stated fact (reason, evidence, done, remaining, request): a
         sentence that restates one ("a test case for contactless refunds failed") is not a new promise."""
-        s, f = self._scenario, self._scenario.facts
-        return tuple(features(t) for t in [*s.boundaries, f.reason or "", *f.evidence, *f.done, *f.remaining,
+        f = self._facts
+        return tuple(features(t) for t in [*self._boundaries, f.reason or "", *f.evidence, *f.done, *f.remaining,
                                            f.request or ""] if t)
 
     @cached_property
     def offers(self) -> tuple[_Offer, ...]:
         """Each offer with the promise groups it authorises, its own words and its figures."""
-        s, f = self._scenario, self._scenario.facts
-        context = features("\n".join([s.situation, f.reason or "", f.request or "", *f.evidence, *s.boundaries]))
+        f = self._facts
+        context = features("\n".join([self._situation, f.reason or "", f.request or "", *f.evidence,
+                                      *self._boundaries]))
         whole_terms = _cues().whole
         return tuple(_Offer(o.id, o.text, _promise_groups(o.text), frozenset(_offer_own(context, o.text)),
                             tuple(extract(o.text)), whole_terms.find(o.text.lower()) is not None)
-                     for o in s.offers)
+                     for o in self._offers)
 
 
 def _trusted_sentences(scenario: Scenario) -> list[str]:

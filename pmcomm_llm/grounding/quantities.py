@@ -167,7 +167,7 @@ _HAS_MONTH_NAME = re.compile(f"{_MONTH_THEN_NUMBER}|{_NUMBER_THEN_MONTH}")
 _HAS_ORDINAL_DATE = re.compile(rf"\b{_MON}[a-z]*\.?\s+(?:the\s+)?[a-z]+(?:th|st|nd|rd)\b|"
                                rf"(?:th|st|nd|rd)\s+of\s+{_MON}")
 _HAS_MONTH_PHRASE = re.compile(rf"\b(?:end|beginning|start|middle|mid|early|late)[- ](?:of\s+)?{_MON}")
-_HAS_YMD = re.compile(r"\d{4}\s*[-/.]")
+_HAS_YMD = re.compile(r"\d\d{3}\s*[-/.]")  # digit-led, so re skips to the digits (see _NUM_LED)
 _MONTH_STEMS = ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec")
 _EN_UNITS = ("day", "week", "month", "year", "hour", "min", "fortnight")
 
@@ -342,20 +342,28 @@ def _free(taken: list[tuple[int, int]], start: int, end: int) -> bool:
     return True
 
 
+_MONTH_NUMBER = re.compile(_MONTH_THEN_NUMBER)
 _CN_DAY = rf"\s*(?:\d{{1,2}}|[{_CN_NUM}]{{1,3}})\s*"
 _DATE_GATES: dict[int, re.Pattern[str]] = {
     1: re.compile(f"年{_CN_DAY}月"),  # 2027年1月20日
     2: re.compile(f"月{_CN_DAY}[日号號]"),  # 1月20日
     3: re.compile(r"年\s*\d{1,2}\s*月"),  # 2027年1月
     4: re.compile(_NUMBER_THEN_MONTH),  # "3 march", "3rd of march"
-    5: re.compile(_MONTH_THEN_NUMBER),  # "march 3"
+    5: _MONTH_NUMBER,  # "march 3"
     7: re.compile(rf"(?:th|st|nd|rd)\s+of\s+{_MON}"),  # "the third of march": every ordinal ends so
-    8: re.compile(_MONTH_THEN_NUMBER),  # "march 2027"
+    8: _MONTH_NUMBER,  # "march 2027": the same test, run once for both
     12: re.compile(r"月\s*(?:份)?\s*(?:底|初|中旬|上旬|下旬|中|末)"),  # 1月底
 }
 """By index in ``_DATE_PATTERNS``: what every match of that pattern holds, tested on the text the pattern reads once
 its trigger has fired. Each starts with a literal, which ``re`` finds in C, while the pattern itself is tried at
 every position: a text with 月 or a month name rarely has every form of date."""
+
+
+def _holds(gate: re.Pattern[str], target: str, seen: dict[str, bool]) -> bool:
+    """Whether ``gate`` finds something in ``target``, searched once per text however many patterns it gates."""
+    if gate.pattern not in seen:
+        seen[gate.pattern] = gate.search(target) is not None
+    return seen[gate.pattern]
 
 
 def _dates(text: str, low: str, taken: list[tuple[int, int]]) -> Iterable[Mention]:
@@ -365,7 +373,7 @@ def _dates(text: str, low: str, taken: list[tuple[int, int]]) -> Iterable[Mentio
             fired[trigger] = _TRIGGERS[trigger](low)
         # English month patterns are written in lower case and run on the lower-cased text
         target = low if form.endswith("_en") else text
-        if not fired[trigger] or (i in _DATE_GATES and _DATE_GATES[i].search(target) is None):
+        if not fired[trigger] or (i in _DATE_GATES and not _holds(_DATE_GATES[i], target, fired)):
             continue
         for m in pattern.finditer(target):
             if not _free(taken, m.start(), m.end()):
