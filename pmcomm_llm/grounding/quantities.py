@@ -801,17 +801,24 @@ _PLAIN_NUMBER = re.compile(rf"(?=[\dotfsena{_CN_NUM}])(?:\d+(?:,\d{{3}})*(?:\.\d
                            rf"[{_CN_NUM}]{{1,4}}(?=[名位个個台条條家项項件套张張人组組]))", re.I)
 
 
-def _plain_numbers(text: str) -> set[float]:
-    """Numbers outside any date, time, duration or percentage: "three landing pages", "40 台"."""
+@lru_cache(maxsize=4096)
+def _plain_numbers(text: str) -> frozenset[float]:
+    """Numbers outside any date, time, duration or percentage: "three landing pages", "40 台".
+
+    Memoised per text, like :func:`extract`: scenarios of one batch share most of their sentences. A text with no
+    number is not extracted at all (``_unit_numbers`` asks this of every clause with a time unit)."""
+    found = list(_PLAIN_NUMBER.finditer(fold(text)))
+    if not found:
+        return frozenset()
     out = set()
     spans = [(m.start, m.end) for m in extract(text) if m.kind in ("date", "time", "duration", "percent")]
-    for m in _PLAIN_NUMBER.finditer(fold(text)):
+    for m in found:
         if any(a <= m.start() < b for a, b in spans):
             continue
         n = _number(m.group(0))
         if n is not None:
             out.add(float(n))
-    return out
+    return frozenset(out)
 
 
 _UNIT_WORDS = {"day": re.compile(r"\bdays?\b|天|日(?!期)"), "bday": re.compile(r"working days?|business days?|工作日|工作天"),
@@ -820,9 +827,10 @@ _UNIT_WORDS = {"day": re.compile(r"\bdays?\b|天|日(?!期)"), "bday": re.compil
 _CLAUSE_SPLIT = re.compile(r"[;；。！？!?\n，、]|,(?!\d)|\.(?!\d)")
 
 
-def _unit_numbers(text: str) -> set[tuple[float, str]]:
+@lru_cache(maxsize=4096)
+def _unit_numbers(text: str) -> frozenset[tuple[float, str]]:
     """A number and a time unit written in one clause, apart: "22 design and development days" → (22, day)."""
-    out = set()
+    out: set[tuple[float, str]] = set()
     for clause in _CLAUSE_SPLIT.split(fold(text)):
         low = clause.lower()
         units = [u for u, pattern in _UNIT_WORDS.items() if pattern.search(low)]
@@ -830,7 +838,7 @@ def _unit_numbers(text: str) -> set[tuple[float, str]]:
             continue
         for n in _plain_numbers(clause):
             out.update((n, u) for u in units)
-    return out
+    return frozenset(out)
 
 
 def _business_days(a: dt.date, b: dt.date) -> int:
