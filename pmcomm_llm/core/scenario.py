@@ -154,10 +154,14 @@ class Scenario(BaseModel):
     """Per-scenario values the checks compute once (grounding sets, leak phrases)."""
 
     def derived(self, key: str, factory: Any) -> Any:
-        """Compute ``factory(self)`` once per scenario and keep it: the checks run many times per scenario."""
-        if key not in self._derived:
-            self._derived[key] = factory(self)
-        return self._derived[key]
+        """Compute ``factory(self)`` once per scenario and keep it: the checks run many times per scenario.
+
+        ``self._derived`` is read once: a private attribute is looked up through pydantic's ``__getattr__``, and
+        the guard asks for a derived value a dozen times per draft."""
+        cache = self._derived
+        if key not in cache:
+            cache[key] = factory(self)
+        return cache[key]
 
     @model_validator(mode="before")
     @classmethod

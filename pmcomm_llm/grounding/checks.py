@@ -17,6 +17,7 @@ from pmcomm_llm.core.scenario import Scenario
 from pmcomm_llm.grounding.claims import analyse, stated_publicly
 from pmcomm_llm.grounding.messages import Listed, Message, message, messages_catalogue
 from pmcomm_llm.grounding.quantities import Mention, extract
+from pmcomm_llm.grounding.text import MultiTerms
 from pmcomm_llm.grounding.text import Terms as _Terms
 from pmcomm_llm.grounding.text import features as _features
 from pmcomm_llm.grounding.text import sentences_of as _sentences
@@ -143,6 +144,16 @@ def _leak_concepts() -> dict[str, _Terms]:
     return {name: _Terms.of(terms) for name, terms in (data.get("concepts") or {}).items()}
 
 
+@cache
+def _concept_scanner() -> MultiTerms:
+    return MultiTerms(_leak_concepts())
+
+
+def _concepts_in(low: str) -> frozenset[str]:
+    """The leak concepts that occur in ``low``: one Aho-Corasick pass, not one scan per concept."""
+    return frozenset(name for name, hits in _concept_scanner().scan(low).items() if hits)
+
+
 _CJK_RUN = re.compile(r"[\u4e00-\u9fff]+")
 _WORD = re.compile(r"[A-Za-z][A-Za-z'\-]+|\d+(?:[.,]\d+)*")
 
@@ -172,13 +183,13 @@ def _leak_phrases(scenario: Scenario) -> _LeakPhrases:
     for note in scenario.internal_notes:
         quantities += [m for m in extract(note) if not stated_publicly(scenario, m)]
         words = _WORD.findall(note)
+        content = [w.lower() not in stop and not w[0].isdigit() for w in words]  # per word, once
         for n in (2, 3):
             for i in range(len(words) - n + 1):
-                gram = words[i:i + n]
-                content = [w for w in gram if w.lower() not in stop and not w[0].isdigit()]
-                phrase = " ".join(gram).lower()
-                if len(content) >= 2 and phrase not in public_low:
-                    en_phrases.add(phrase)
+                if sum(content[i:i + n]) >= 2:
+                    phrase = " ".join(words[i:i + n]).lower()
+                    if phrase not in public_low:
+                        en_phrases.add(phrase)
         for w in words:
             if w[0].isupper() and len(w) >= 3 and w.lower() not in stop and w.lower() not in public_low:
                 en_names.add(w)
@@ -195,7 +206,9 @@ def _leak_phrases(scenario: Scenario) -> _LeakPhrases:
                     if (len(name) == size and name not in public and name not in zh_common
                             and name[:2] not in zh_common):
                         zh_phrases.add(name)
-    public_feats = _features(public)
+    # Words and character pairs never span a line, so the public text's features are its lines' together: each
+    # line (an offer, a boundary, a name) is memoised on its own, and read once for all the scenarios that share it.
+    public_feats = frozenset().union(*map(_features, public.split("\n")))
     paraphrase = []
     for note in scenario.internal_notes:
         own = {f for f in _features(note) - public_feats
@@ -203,9 +216,9 @@ def _leak_phrases(scenario: Scenario) -> _LeakPhrases:
                or (not f.isascii() and f not in zh_common)}
         if own:
             paraphrase.append(frozenset(own))
-    notes_low = "\n".join(scenario.internal_notes).lower()
-    concepts = frozenset(name for name, terms in _leak_concepts().items()
-                         if terms.find(notes_low) is not None and terms.find(public_low) is None)
+    in_notes = _concepts_in("\n".join(scenario.internal_notes).lower())
+    in_public = _concepts_in(public_low)
+    concepts = frozenset(name for name in _leak_concepts() if name in in_notes and name not in in_public)
     return _LeakPhrases(tuple(quantities), frozenset(en_phrases), frozenset(en_names), frozenset(zh_phrases),
                         tuple(paraphrase), concepts)
 
@@ -319,5 +332,6 @@ def preload() -> None:
 
     _leak_lexicon()
     _leak_concepts()
+    _concept_scanner()
     messages_catalogue()
     preload_claims()

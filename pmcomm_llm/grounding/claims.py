@@ -23,7 +23,7 @@ from __future__ import annotations
 import re
 from bisect import bisect_left
 from dataclasses import dataclass, field, replace
-from functools import cache, lru_cache
+from functools import cache, cached_property, lru_cache
 from typing import TYPE_CHECKING, Literal
 
 from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
@@ -214,21 +214,6 @@ class _Offer:
     whole: bool
 
 
-@dataclass(frozen=True, slots=True)
-class _Sources:
-    clauses: tuple[tuple[str, tuple[Mention, ...], frozenset[str]], ...]
-    """Every trusted clause with its figures and money topics (what a figure is given *for*)."""
-    restatable: tuple[frozenset[str], ...]
-    """The content of each boundary and each stated fact (reason, evidence, done, remaining, request): a
-    sentence that restates one ("a test case for contactless refunds failed") is not a new promise."""
-    grounding: Grounding
-    client: Grounding
-    secret: Grounding
-    offers: tuple[_Offer, ...]
-    new_dates: frozenset[tuple[int, int]]
-    other_dates: frozenset[tuple[int, int]]
-
-
 @cache
 def _topic_scanner() -> MultiTerms:
     return MultiTerms(dict(_cues().money_topics))
@@ -254,37 +239,80 @@ def _promise_groups(text: str) -> frozenset[str]:
         {"discount"} if any(m.kind == "discount" for m in extract(text)) else set())
 
 
+class _Sources:
+    """What the scenario states, for the draft's claims to be judged against; computed once per scenario.
+
+    Only ``grounding`` (the trusted figures) is needed for nearly every draft. The rest serves questions only some
+    drafts raise — a figure the trusted facts do not give (``client``, ``secret``), a sum given for a money topic
+    (``clauses``), a promise (``offers``, ``restatable``) — and is built on first use: on a scenario seen once, as
+    in a batch, building it all up front was most of the guard's CPU. It keeps the scenario's parts it reads
+    later, not the scenario: the scenario keeps it (``Scenario.derived``), and a cycle would outlive the item.
+    """
+
+    def __init__(self, scenario: Scenario) -> None:
+        self._facts = scenario.facts
+        self._situation = scenario.situation
+        self._offers = tuple(scenario.offers)
+        self._boundaries = tuple(scenario.boundaries)
+        self._notes = tuple(scenario.internal_notes)
+        self._client_message = scenario.client_message
+        self._trusted = _trusted_sentences(scenario)
+        self.grounding = Grounding(self._trusted, scenario.all_dates())
+        f = scenario.facts
+        new = {(d.month, d.day) for k, d in f.dates.items() if k in ("new_deadline", "confirm_by")}
+        new |= {(m.date.month, m.date.day) for m in f.milestones}
+        self.new_dates: frozenset[tuple[int, int]] = frozenset(new)
+        self.other_dates: frozenset[tuple[int, int]] = frozenset({(d.month, d.day) for d in f.dates.values()} - new)
+
+    @cached_property
+    def client(self) -> Grounding:
+        """The figures of ``client_message``: quotable as the client's, never ours."""
+        return Grounding([self._client_message] if self._client_message else [])
+
+    @cached_property
+    def secret(self) -> Grounding:
+        """The figures of ``internal_notes``: the leak check reports them."""
+        return Grounding(self._notes)
+
+    @cached_property
+    def clauses(self) -> tuple[tuple[str, tuple[Mention, ...], frozenset[str]], ...]:
+        """Every trusted clause with its figures and money topics (what a figure is given *for*)."""
+        return tuple((c, tuple(extract(c)), _money_topics(c)) for sentence in self._trusted
+                     for _, _, c in clauses_of(sentence))
+
+    @cached_property
+    def restatable(self) -> tuple[frozenset[str], ...]:
+        """The content of each boundary and each stated fact (reason, evidence, done, remaining, request): a
+        sentence that restates one ("a test case for contactless refunds failed") is not a new promise."""
+        f = self._facts
+        return tuple(features(t) for t in [*self._boundaries, f.reason or "", *f.evidence, *f.done, *f.remaining,
+                                           f.request or ""] if t)
+
+    @cached_property
+    def offers(self) -> tuple[_Offer, ...]:
+        """Each offer with the promise groups it authorises, its own words and its figures."""
+        f = self._facts
+        context = features("\n".join([self._situation, f.reason or "", f.request or "", *f.evidence,
+                                      *self._boundaries]))
+        whole_terms = _cues().whole
+        return tuple(_Offer(o.id, o.text, _promise_groups(o.text), frozenset(_offer_own(context, o.text)),
+                            tuple(extract(o.text)), whole_terms.find(o.text.lower()) is not None)
+                     for o in self._offers)
+
+
+def _trusted_sentences(scenario: Scenario) -> list[str]:
+    """The sentences of every trusted field: facts, offers, boundaries, project, situation (dates as text)."""
+    f = scenario.facts
+    texts = [scenario.project, scenario.situation, f.reason or "", f.request or "", f.next_step or "",
+             *f.evidence, *f.done, *f.remaining]
+    texts += [f"{k.replace('_', ' ')} {d.isoformat()}" for k, d in f.dates.items()]
+    texts += [f"{m.name} {m.date.isoformat()}" for m in f.milestones]
+    texts += [o.text for o in scenario.offers] + list(scenario.boundaries)
+    return [sentence for text in texts if text for _s, _e, sentence in sentences_of(text)]
+
+
 def _sources(scenario: Scenario) -> _Sources:
-    f = scenario.facts
-    fields: list[tuple[str, str]] = [("project", scenario.project), ("situation", scenario.situation),
-                                     ("facts.reason", f.reason or ""), ("facts.request", f.request or ""),
-                                     ("facts.next_step", f.next_step or "")]
-    fields += [(f"facts.evidence[{i}]", e) for i, e in enumerate(f.evidence)]
-    fields += [(f"facts.done[{i}]", e) for i, e in enumerate(f.done)]
-    fields += [(f"facts.remaining[{i}]", e) for i, e in enumerate(f.remaining)]
-    fields += [(f"facts.dates.{k}", f"{k.replace('_', ' ')} {d.isoformat()}") for k, d in f.dates.items()]
-    fields += [(f"facts.milestones[{i}]", f"{m.name} {m.date.isoformat()}") for i, m in enumerate(f.milestones)]
-    fields += [(f"offers.{o.id}", o.text) for o in scenario.offers]
-    fields += [(f"boundaries[{i}]", b) for i, b in enumerate(scenario.boundaries)]
-    trusted = [sentence for _name, text in fields if text for _s, _e, sentence in sentences_of(text)]
-    dates = scenario.all_dates()
-    grounding = Grounding(trusted, dates)
-    client = Grounding([scenario.client_message] if scenario.client_message else [])
-    secret = Grounding(scenario.internal_notes)
-    whole_terms = _cues().whole
-    offers = tuple(_Offer(o.id, o.text, _promise_groups(o.text), frozenset(_offer_own(scenario, o.text)),
-                          tuple(extract(o.text)), whole_terms.find(o.text.lower()) is not None)
-                   for o in scenario.offers)
-    new = {(d.month, d.day) for k, d in f.dates.items() if k in ("new_deadline", "confirm_by")}
-    new |= {(m.date.month, m.date.day) for m in f.milestones}
-    other = {(d.month, d.day) for k, d in f.dates.items()} - new
-    clauses = tuple((c, tuple(extract(c)), _money_topics(c)) for sentence in trusted
-                    for _, _, c in clauses_of(sentence))
-    f = scenario.facts
-    restatable = tuple(features(t) for t in [*scenario.boundaries, f.reason or "", *f.evidence, *f.done,
-                                             *f.remaining, f.request or ""] if t)
-    return _Sources(clauses, restatable, grounding, client, secret, offers, frozenset(new),
-                    frozenset(other))
+    return _Sources(scenario)
 
 
 def stated_publicly(scenario: Scenario, m: Mention) -> bool:
@@ -293,11 +321,9 @@ def stated_publicly(scenario: Scenario, m: Mention) -> bool:
     return src.grounding.grounded(m) or src.client.grounded(m)
 
 
-def _offer_own(scenario: Scenario, text: str) -> set[str]:
-    """An offer's own words: what it shares with the rest of the scenario says little about which offer it is."""
-    f = scenario.facts
-    context = features("\n".join([scenario.situation, f.reason or "", f.request or "", *f.evidence,
-                                  *scenario.boundaries]))
+def _offer_own(context: frozenset[str], text: str) -> set[str]:
+    """An offer's own words: what it shares with the rest of the scenario (``context``) says little about which
+    offer it is."""
     own = set(features(text))
     distinct = own - context
     return distinct if len(distinct) >= 3 else own

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from dataclasses import dataclass, replace
-from functools import lru_cache
+from dataclasses import dataclass
+from functools import cached_property, lru_cache
 from itertools import combinations
-from typing import Iterable, Literal
+from typing import Callable, Iterable, Literal
 
 __all__ = ["Mention", "Grounding", "extract", "chinese_number", "fold"]
 
@@ -130,41 +130,56 @@ _MONTHS = {m: i + 1 for i, m in enumerate(
 _MONTH_RE = (r"(?P<mon>jan(?:uary)?|feb(?:ruary)?|mar(?:ch)?|apr(?:il)?|may|june?|july?|aug(?:ust)?|"
              r"sep(?:t(?:ember)?)?|oct(?:ober)?|nov(?:ember)?|dec(?:ember)?)\.?")
 _NUM = r"\d{1,3}(?:,\d{3})+(?:\.\d+)?|\d+(?:\.\d+)?"
+_NUM_LED = r"\d(?:\d{0,2}(?:,\d{3})+(?:\.\d+)?|\d*(?:\.\d+)?)"
+"""``_NUM`` with its first digit taken out in front.
+
+A pattern whose first step consumes a digit lets ``re`` skip ahead to the next digit in C; one that starts with
+a repeat (``\\d+``) or a look-behind is tried at every position, which on a long English draft was most of the
+extraction. So the patterns below write ``\\d{1,2}`` as ``\\d\\d?`` and move a look-behind after the first digit
+(``(?<![\\d:]\\d)``: the character before the digit just taken). The matches are the same."""
 
 # Order matters: earlier patterns claim their span first, so "2027年1月20日" is one date, not a year
 # and a stray number.
 _DATE_PATTERNS: list[tuple[re.Pattern[str], str, str]] = [
-    (re.compile(r"(?P<y>\d{4})\s*[-/.]\s*(?P<m>\d{1,2})\s*[-/.]\s*(?P<d>\d{1,2})(?!\d)"), "ymd", "ymd_num"),
+    (re.compile(r"(?P<y>\d\d{3})\s*[-/.]\s*(?P<m>\d{1,2})\s*[-/.]\s*(?P<d>\d{1,2})(?!\d)"), "ymd", "ymd_num"),
     (re.compile(rf"(?P<y>\d{{4}}|[〇零一二三四五六七八九]{{4}})\s*年\s*(?P<m>\d{{1,2}}|[{_CN_NUM}]{{1,3}})\s*月\s*"
                 rf"(?P<d>\d{{1,2}}|[{_CN_NUM}]{{1,3}})\s*[日号號]"), "ymd", "nian"),
     (re.compile(rf"(?<!\d)(?P<m>\d{{1,2}}|[{_CN_NUM}]{{1,3}})\s*月\s*(?P<d>\d{{1,2}}|[{_CN_NUM}]{{1,3}})\s*[日号號]"),
      "md", "yue"),
-    (re.compile(rf"(?P<y>\d{{4}})\s*年\s*(?P<m>\d{{1,2}})\s*月(?!\s*\d)"), "ym", "nian"),
-    (re.compile(rf"(?<![\w])(?P<d>\d{{1,2}})(?:st|nd|rd|th)?\s+(?:of\s+)?{_MONTH_RE}(?:,?\s+(?P<y>\d{{4}}))?\b"),
+    (re.compile(rf"(?P<y>\d\d{{3}})\s*年\s*(?P<m>\d{{1,2}})\s*月(?!\s*\d)"), "ym", "nian"),
+    (re.compile(rf"(?P<d>\d(?<!\w\d)\d?)(?:st|nd|rd|th)?\s+(?:of\s+)?{_MONTH_RE}(?:,?\s+(?P<y>\d{{4}}))?\b"),
      "dmy_en", "month"),
-    (re.compile(rf"\b{_MONTH_RE}\s+(?P<d>\d{{1,2}})(?:st|nd|rd|th)?\b(?:,?\s+(?P<y>\d{{4}}))?"), "mdy_en", "month"),
-    (re.compile(rf"\b{_MONTH_RE}\s+(?:the\s+)?(?P<o>{_ORDINAL_RE})\b(?:,?\s+(?P<y>\d{{4}}))?"), "mdy_en", "month"),
-    (re.compile(rf"\b(?:the\s+)?(?P<o>{_ORDINAL_RE})\s+of\s+{_MONTH_RE}(?:,?\s+(?P<y>\d{{4}}))?"), "dmy_en", "month"),
-    (re.compile(rf"\b{_MONTH_RE}\s+(?P<y>\d{{4}})\b"), "my_en", "month"),
-    (re.compile(rf"\b(?:end|beginning|start|middle|mid|early|late)[- ](?:of\s+)?{_MONTH_RE}\b"), "my_en", "month_phrase"),
-    (re.compile(r"(?<![\d/])(?P<a>\d{1,2})/(?P<b>\d{1,2})/(?P<y>\d{4})(?!\d)"), "slash", "slash"),
-    (re.compile(r"(?<![\d/.])(?P<a>\d{1,2})/(?P<b>\d{1,2})(?![\d/])"), "slash", "slash"),
+    (re.compile(rf"\b(?=[jfmasond]){_MONTH_RE}\s+(?P<d>\d{{1,2}})(?:st|nd|rd|th)?\b(?:,?\s+(?P<y>\d{{4}}))?"), "mdy_en", "month"),
+    (re.compile(rf"\b(?=[jfmasond]){_MONTH_RE}\s+(?:the\s+)?(?P<o>{_ORDINAL_RE})\b(?:,?\s+(?P<y>\d{{4}}))?"), "mdy_en", "month"),
+    (re.compile(rf"\b(?=[tfsne])(?:the\s+)?(?P<o>{_ORDINAL_RE})\s+of\s+{_MONTH_RE}(?:,?\s+(?P<y>\d{{4}}))?"), "dmy_en", "month"),
+    (re.compile(rf"\b(?=[jfmasond]){_MONTH_RE}\s+(?P<y>\d{{4}})\b"), "my_en", "month"),
+    (re.compile(rf"\b(?=[ebsml])(?:end|beginning|start|middle|mid|early|late)[- ](?:of\s+)?{_MONTH_RE}\b"), "my_en", "month_phrase"),
+    (re.compile(r"(?P<a>\d(?<![\d/]\d)\d?)/(?P<b>\d{1,2})/(?P<y>\d{4})(?!\d)"), "slash", "slash"),
+    (re.compile(r"(?P<a>\d(?<![\d/.]\d)\d?)/(?P<b>\d{1,2})(?![\d/])"), "slash", "slash"),
     (re.compile(rf"(?<![\d年])(?P<m>\d{{1,2}}|[{_CN_NUM}]{{1,3}})\s*月\s*(?:份)?\s*(?:底|初|中旬|上旬|下旬|中|末)"), "m", "yue"),
 ]
 
 # Cheap tests that decide whether a pattern can match at all: most texts skip most patterns.
 _MON = r"(?:jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)"
-_HAS_MONTH_NAME = re.compile(rf"\b{_MON}[a-z]*\.?,?\s+\d|\d(?:st|nd|rd|th)?\s+(?:of\s+)?{_MON}")
+_MONTH_THEN_NUMBER = rf"\b{_MON}[a-z]*\.?,?\s+\d"
+_NUMBER_THEN_MONTH = rf"\d(?:st|nd|rd|th)?\s+(?:of\s+)?{_MON}"
+_HAS_MONTH_NAME = re.compile(f"{_MONTH_THEN_NUMBER}|{_NUMBER_THEN_MONTH}")
 _HAS_ORDINAL_DATE = re.compile(rf"\b{_MON}[a-z]*\.?\s+(?:the\s+)?[a-z]+(?:th|st|nd|rd)\b|"
                                rf"(?:th|st|nd|rd)\s+of\s+{_MON}")
 _HAS_MONTH_PHRASE = re.compile(rf"\b(?:end|beginning|start|middle|mid|early|late)[- ](?:of\s+)?{_MON}")
-_HAS_YMD = re.compile(r"\d{4}\s*[-/.]")
+_HAS_YMD = re.compile(r"\d\d{3}\s*[-/.]")  # digit-led, so re skips to the digits (see _NUM_LED)
 _MONTH_STEMS = ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec")
 _EN_UNITS = ("day", "week", "month", "year", "hour", "min", "fortnight")
 
 
+_ANY_MONTH_STEM = re.compile("|".join(_MONTH_STEMS))
+"""``any(stem in low ...)`` as one scan in C: a substring test per stem cost more than the patterns it spared."""
+_ZH_UNIT_CHAR = re.compile("[天周週月年时時星日分拜]")
+_EN_UNIT_WORD = re.compile("|".join(_EN_UNITS))
+
+
 def _has_month(low: str) -> bool:
-    return any(m in low for m in _MONTH_STEMS) and (_HAS_MONTH_NAME.search(low) is not None
+    return _ANY_MONTH_STEM.search(low) is not None and (_HAS_MONTH_NAME.search(low) is not None
                                                     or _HAS_ORDINAL_DATE.search(low) is not None)
 
 
@@ -177,18 +192,18 @@ _TRIGGERS = {
     "month_phrase": lambda t: _has_month_phrase(t),
     "slash": lambda t: "/" in t,
     "percent": lambda t: "%" in t or "％" in t or "百分" in t or "percent" in t or "per cent" in t,
-    "zh_unit": lambda t: any(c in t for c in "天周週月年时時星日分拜"),
-    "en_unit": lambda t: any(u in t for u in _EN_UNITS),
+    "zh_unit": lambda t: _ZH_UNIT_CHAR.search(t) is not None,
+    "en_unit": lambda t: _EN_UNIT_WORD.search(t) is not None,
 }
 
 
 def _has_month_phrase(low: str) -> bool:
-    return any(m in low for m in _MONTH_STEMS) and _HAS_MONTH_PHRASE.search(low) is not None
+    return _ANY_MONTH_STEM.search(low) is not None and _HAS_MONTH_PHRASE.search(low) is not None
 
 _PERCENT_PATTERNS = [
-    re.compile(rf"(?P<n>{_NUM})\s*(?:%|％|percent\b|per cent\b|个百分点|個百分點)", re.I),
+    re.compile(rf"(?P<n>{_NUM_LED})\s*(?:%|％|percent\b|per cent\b|个百分点|個百分點)", re.I),
     re.compile(rf"百分之(?P<cn>[{_CN_NUM}]+|\d+(?:\.\d+)?)"),
-    re.compile(rf"\b(?P<w>{_EN_NUMBER_WORDS})[\s-]+(?:percent|per cent)\b", re.I),
+    re.compile(rf"\b(?=[otfsena])(?P<w>{_EN_NUMBER_WORDS})[\s-]+(?:percent|per cent)\b", re.I),
     re.compile(r"(?<![一二三四五六七八九十])(?P<c1>[一二两兩三四五六七八九])成(?P<c2>[一二三四五六七八九])?"
                r"(?![本功为為立果熟员員交长長效品不绩績])"),
 ]
@@ -200,9 +215,9 @@ _DISCOUNT_PATTERNS = [
 _TIME_PATTERNS = [
     re.compile(rf"(?P<p>上午|下午|晚上|中午|早上|傍晚|凌晨)?\s*(?P<h>\d{{1,2}}|[{_CN_NUM}]{{1,3}})\s*(?:点|點|时(?![间間])|時(?![间間]))"
                rf"\s*(?:(?P<half>半)|(?P<mi>\d{{1,2}}|[{_CN_NUM}]{{1,3}})\s*分(?![钟鐘]))?"),
-    re.compile(r"(?<![\d:])(?P<h>\d{1,2})\s*[:：]\s*(?P<mi>\d{2})(?!\d)\s*(?P<ap>a\.?m\.?|p\.?m\.?)?", re.I),
-    re.compile(r"(?<![\d:.])(?P<h>\d{1,2})\s*(?P<ap>a\.?m\.?|p\.?m\.?)(?![a-z])", re.I),
-    re.compile(r"\b(?:at|by|from|until|till|before|after)\s+(?P<h>\d{1,2})(?:\s*o'clock)?(?![\d:/.,%]|\s*(?:%|percent|"
+    re.compile(r"(?P<h>\d(?<![\d:]\d)\d?)\s*[:：]\s*(?P<mi>\d{2})(?!\d)\s*(?P<ap>a\.?m\.?|p\.?m\.?)?", re.I),
+    re.compile(r"(?P<h>\d(?<![\d:.]\d)\d?)\s*(?P<ap>a\.?m\.?|p\.?m\.?)(?![a-z])", re.I),
+    re.compile(r"\b(?=[abfut])(?:at|by|from|until|till|before|after)\s+(?P<h>\d{1,2})(?:\s*o'clock)?(?![\d:/.,%]|\s*(?:%|percent|"
                r"days?|weeks?|months?|years?|hours?|minutes?|working|business|people|engineers?|pages?|[a-z]*s\b))",
                re.I),
     re.compile(r"\b(?P<noon>noon|midday)\b", re.I),
@@ -210,11 +225,40 @@ _TIME_PATTERNS = [
 _COUNT_PATTERNS = [
     re.compile(rf"(?P<n>\d{{1,3}}(?:,\d{{3}})+|\d+|[{_CN_NUM}]{{1,4}})\s*(?P<w>名|位|个人|個人|人(?![民员員天]))"),
     re.compile(rf"(?P<n>\d{{1,3}}(?:,\d{{3}})+|\d+|[{_CN_NUM}]{{2,4}})\s*(?P<w>个|個|台|条|條|则|則|项|項|家|件|套|张|張|间|間|款|种|種|组|組|支|份|筆|笔|批|座|所|次|场|場|頁|页)"),
-    re.compile(rf"\b(?P<n>\d+|{_EN_NUMBER_WORDS})\s+(?:more\s+|extra\s+|additional\s+|new\s+|senior\s+|full-time\s+)?"
+    re.compile(rf"\b(?=[\dotfsena])(?P<n>\d+|{_EN_NUMBER_WORDS})\s+(?:more\s+|extra\s+|additional\s+|new\s+|senior\s+|full-time\s+)?"
                r"(?P<w>engineers?|developers?|people|staff|consultants?|designers?|testers?|analysts?|specialists?|"
                r"pages?|screens?|stores?|machines?|units?|sites?|features?|devices?|kiosks?|lockers?|workshops?|"
                r"dashboards?|reports?|templates?|modules?|users?|items?|cases?|tickets?)\b", re.I),
 ]
+
+_TIME_GATES: tuple[Callable[[str], bool], ...] = (
+    lambda t: _TIME_WORD.search(t) is not None,
+    lambda t: ":" in t or "：" in t,
+    lambda t: _AM_PM.search(t) is not None,
+    lambda t: True,  # "at 3", "by 10": a search for it costs more than the pattern's own scan
+    lambda t: "noon" in t.lower() or "midday" in t.lower(),
+)
+"""Per time pattern, a test any text it matches passes (cheap beside the pattern's scan of every position)."""
+_TIME_WORD = re.compile("点|點|时(?![间間])|時(?![间間])")
+_TIME_CUE_CHAR = re.compile("[点點时時:]")
+_TIME_CUE = re.compile(r"\d\s*[ap]\.?m|\b(?:at|by|from|until|noon|midday)\b", re.I)
+_AM_PM = re.compile(r"\d\s*[ap]\.?m", re.I)
+_COUNT_WORDS = (re.compile(rf"[\d{_CN_NUM}]\s*(?:名|位|个人|個人|人(?![民员員天]))"),
+                re.compile(rf"[\d{_CN_NUM}]\s*[个個台条條则則项項家件套张張间間款种種组組支份筆笔批座所次场場頁页]"),
+                re.compile(r"\s(?:more\s+|extra\s+|additional\s+|new\s+|senior\s+|full-time\s+)?(?:engineers?|"
+                           r"developers?|people|staff|consultants?|designers?|testers?|analysts?|specialists?|pages?|"
+                           r"screens?|stores?|machines?|units?|sites?|features?|devices?|kiosks?|lockers?|workshops?|"
+                           r"dashboards?|reports?|templates?|modules?|users?|items?|cases?|tickets?)\b", re.I))
+"""What every match of each count pattern holds: a figure's last character and a measure word, or a space and an
+English noun. A text without it is not scanned for that pattern (same flags as the pattern, so the test is exact)."""
+_ODD_CASE = re.compile("[ıſİ]")
+
+
+def _odd_case(text: str) -> bool:
+    """Whether ``text`` has a letter that ``re.IGNORECASE`` matches to an ASCII one but ``str.lower`` does not
+    lower to it (ı, ſ, İ): a gate that tests the lower-cased text for a word is then not safe, so it is skipped."""
+    return not text.isascii() and _ODD_CASE.search(text) is not None
+
 
 _DURATION_UNITS = {
     "工作日": ("bday", 1), "個工作日": ("bday", 1), "个工作日": ("bday", 1),
@@ -237,10 +281,10 @@ _DURATION_PATTERNS = [
     re.compile(rf"(?<![\w.-])(?=[\daotfesnh])(?P<n>\d+(?:\.\d+)?|{_EN_NUMBER_WORDS}|half a|a couple of|a few)"
                r"[\s-]+(?:more\s+|additional\s+|extra\s+)?"
                r"(?P<u>business days?|working days?|days?|weeks?|months?|years?|hours?|minutes?|mins?)\b"),
-    re.compile(r"\b(?P<n>an?|one)\s+(?P<u>hour|week|month|year|day|fortnight)\b"),
+    re.compile(r"\b(?=[ao])(?P<n>an?|one)\s+(?P<u>hour|week|month|year|day|fortnight)\b"),
     # "22 design and development days", "thirty-two working person days": describing words between, but no
     # preposition and no other number ("3 options in 2 weeks" is not 3 weeks)
-    re.compile(rf"(?<![\w.])(?P<n>\d+(?:\.\d+)?|{_EN_NUMBER_WORDS})\s+(?:(?!(?:in|by|within|for|over|after|before|"
+    re.compile(rf"(?<![\w.])(?=[\dotfsena])(?P<n>\d+(?:\.\d+)?|{_EN_NUMBER_WORDS})\s+(?:(?!(?:in|by|within|for|over|after|before|"
                rf"of|per|to|from|and then|or)\b)[a-z][a-z-]*\s+){{1,3}}(?P<u>working days?|business days?|days?|weeks?|"
                rf"months?|hours?)\b"),
 ]
@@ -290,15 +334,48 @@ def _number(raw: str) -> float | None:
 
 
 def _free(taken: list[tuple[int, int]], start: int, end: int) -> bool:
-    return all(end <= a or start >= b for a, b in taken)
+    """No span of ``taken`` overlaps [start, end). A plain loop: called for every match, it was a tenth of the
+    extraction as a generator under ``all``."""
+    for a, b in taken:
+        if start < b and end > a:
+            return False
+    return True
+
+
+_MONTH_NUMBER = re.compile(_MONTH_THEN_NUMBER)
+_CN_DAY = rf"\s*(?:\d{{1,2}}|[{_CN_NUM}]{{1,3}})\s*"
+_DATE_GATES: dict[int, re.Pattern[str]] = {
+    1: re.compile(f"年{_CN_DAY}月"),  # 2027年1月20日
+    2: re.compile(f"月{_CN_DAY}[日号號]"),  # 1月20日
+    3: re.compile(r"年\s*\d{1,2}\s*月"),  # 2027年1月
+    4: re.compile(_NUMBER_THEN_MONTH),  # "3 march", "3rd of march"
+    5: _MONTH_NUMBER,  # "march 3"
+    7: re.compile(rf"(?:th|st|nd|rd)\s+of\s+{_MON}"),  # "the third of march": every ordinal ends so
+    8: _MONTH_NUMBER,  # "march 2027": the same test, run once for both
+    12: re.compile(r"月\s*(?:份)?\s*(?:底|初|中旬|上旬|下旬|中|末)"),  # 1月底
+}
+"""By index in ``_DATE_PATTERNS``: what every match of that pattern holds, tested on the text the pattern reads once
+its trigger has fired. Each starts with a literal, which ``re`` finds in C, while the pattern itself is tried at
+every position: a text with 月 or a month name rarely has every form of date."""
+
+
+def _holds(gate: re.Pattern[str], target: str, seen: dict[str, bool]) -> bool:
+    """Whether ``gate`` finds something in ``target``, searched once per text however many patterns it gates."""
+    if gate.pattern not in seen:
+        seen[gate.pattern] = gate.search(target) is not None
+    return seen[gate.pattern]
 
 
 def _dates(text: str, low: str, taken: list[tuple[int, int]]) -> Iterable[Mention]:
-    for pattern, form, trigger in _DATE_PATTERNS:
-        if not _TRIGGERS[trigger](low):
-            continue
+    fired: dict[str, bool] = {}  # five month patterns share the "month" trigger: test it once
+    for i, (pattern, form, trigger) in enumerate(_DATE_PATTERNS):
+        if trigger not in fired:
+            fired[trigger] = _TRIGGERS[trigger](low)
         # English month patterns are written in lower case and run on the lower-cased text
-        for m in pattern.finditer(low if form.endswith("_en") else text):
+        target = low if form.endswith("_en") else text
+        if not fired[trigger] or (i in _DATE_GATES and not _holds(_DATE_GATES[i], target, fired)):
+            continue
+        for m in pattern.finditer(target):
             if not _free(taken, m.start(), m.end()):
                 continue
             g = m.groupdict()
@@ -345,19 +422,44 @@ def _scan(original: str) -> list[Mention]:
         low = "".join(ch.lower() if len(ch.lower()) == 1 else ch for ch in text)
     found: list[Mention] = list(_dates(text, low, taken))
     found += _range_ends(text, low, found, taken)
-    for m in _DAY_ALONE_EN.finditer(low):  # "by Friday the 15th": a day of the month, its month left unsaid
-        if _free(taken, m.start(), m.end()) and 1 <= int(m.group("d")) <= 31:
-            taken.append((m.start(), m.end()))
-            found.append(Mention("date", (None, None, int(m.group("d"))), m.start(), m.end(), text[m.start():m.end()]))
-    for m in _DAY_ALONE.finditer(text):  # "周四（17 日）": a day of the month, its month left unsaid
-        if _free(taken, m.start(), m.end()) and 1 <= int(m.group("d")) <= 31:
-            taken.append((m.start("d"), m.end()))
-            found.append(Mention("date", (None, None, int(m.group("d"))), m.start("d"), m.end(), m.group(0)))
+    found += _days_alone(text, low, taken)
     if "T" in text:  # the time of an ISO timestamp (2019-04-30T08:56:57.914Z) belongs to its date
         taken += [(m.start(), m.end()) for m in _ISO_TIME.finditer(text)]
     found += _times(text, taken)
-    for pattern in _DISCOUNT_PATTERNS if ("折" in text or "off" in low or "discount" in low or "半价" in text
-                                         or "半價" in text or "half" in low) else ():
+    found += _discounts(text, original, low, taken)
+    found += _percents(text, original, low, taken)
+    found += _durations(text, original, low, taken)
+    for m in _NOT_A_FIGURE.finditer(text):
+        taken.append((m.start(), m.end()))
+    found += _counts(text, original, taken)
+    found += _amounts(text, original, taken)
+    found.sort(key=lambda x: x.start)
+    if text != original:  # report what the writer wrote (１２月５日), not the folded form
+        found = [Mention(m.kind, m.value, m.start, m.end, original[m.start:m.end], m.unit) for m in found]
+    return found
+
+
+def _days_alone(text: str, low: str, taken: list[tuple[int, int]]) -> list[Mention]:
+    """A day of the month whose month is left unsaid: "by Friday the 15th", "周四（17 日）"."""
+    out = []
+    for m in _DAY_ALONE_EN.finditer(low) if _THE_NUMBER.search(low) else ():
+        if _free(taken, m.start(), m.end()) and 1 <= int(m.group("d")) <= 31:
+            taken.append((m.start(), m.end()))
+            out.append(Mention("date", (None, None, int(m.group("d"))), m.start(), m.end(), text[m.start():m.end()]))
+    for m in _DAY_ALONE.finditer(text) if _DAY_IN_PARENS.search(text) else ():
+        if _free(taken, m.start(), m.end()) and 1 <= int(m.group("d")) <= 31:
+            taken.append((m.start("d"), m.end()))
+            out.append(Mention("date", (None, None, int(m.group("d"))), m.start("d"), m.end(), m.group(0)))
+    return out
+
+
+def _discounts(text: str, original: str, low: str, taken: list[tuple[int, int]]) -> list[Mention]:
+    out: list[Mention] = []
+    if not ("折" in text or "off" in low or "discount" in low or "半价" in text or "半價" in text or "half" in low):
+        return out
+    for pattern, needs in zip(_DISCOUNT_PATTERNS, ("折", "%", "")):
+        if needs not in text:  # each pattern's own character ("" is in every text)
+            continue
         for m in pattern.finditer(text):
             if not _free(taken, m.start(), m.end()):
                 continue
@@ -374,8 +476,27 @@ def _scan(original: str) -> list[Mention]:
                 off = 50.0
             if 0 < off < 100:
                 taken.append((m.start(), m.end()))
-                found.append(Mention("discount", off, m.start(), m.end(), original[m.start():m.end()]))
-    for pattern in _PERCENT_PATTERNS if _TRIGGERS["percent"](low) or "成" in text else ():
+                out.append(Mention("discount", off, m.start(), m.end(), original[m.start():m.end()]))
+    return out
+
+
+_PERCENT_GATES: tuple[Callable[[str, str], bool], ...] = (
+    lambda t, low: "%" in t or "％" in t or "个百分点" in t or "個百分點" in t or "percent" in low or "per cent" in low,
+    lambda t, low: "百分之" in t,
+    lambda t, low: "percent" in low or "per cent" in low,
+    lambda t, low: "成" in t,
+)
+"""Per percent pattern, (text, lower-cased text) → whether it can match: 成 alone (完成) lets every Chinese text in.
+"percent" has no letter that ``re.IGNORECASE`` folds apart from ``str.lower``, so the test on ``low`` is exact."""
+
+
+def _percents(text: str, original: str, low: str, taken: list[tuple[int, int]]) -> list[Mention]:
+    out: list[Mention] = []
+    if not (_TRIGGERS["percent"](low) or "成" in text):
+        return out
+    for pattern, holds in zip(_PERCENT_PATTERNS, _PERCENT_GATES):
+        if not holds(text, low):
+            continue
         for m in pattern.finditer(text):
             if not _free(taken, m.start(), m.end()):
                 continue
@@ -386,9 +507,17 @@ def _scan(original: str) -> list[Mention]:
                 n = _number(g.get("n") or g.get("cn") or g.get("w") or "")
             if n is not None:
                 taken.append((m.start(), m.end()))
-                found.append(Mention("percent", n, m.start(), m.end(), original[m.start():m.end()]))
+                out.append(Mention("percent", n, m.start(), m.end(), original[m.start():m.end()]))
+    return out
+
+
+def _durations(text: str, original: str, low: str, taken: list[tuple[int, int]]) -> list[Mention]:
+    out: list[Mention] = []
+    # The English patterns all end in a unit word after a space or hyphen: one search decides for the three.
+    run = {"zh_unit": _TRIGGERS["zh_unit"](low),
+           "en_unit": _TRIGGERS["en_unit"](low) and _UNIT_AFTER_SPACE.search(low) is not None}
     for pattern, trigger in zip(_DURATION_PATTERNS, ("zh_unit", "en_unit", "en_unit", "en_unit")):
-        if not _TRIGGERS[trigger](low):
+        if not run[trigger]:
             continue
         for m in pattern.finditer(text if trigger == "zh_unit" else low):
             if not _free(taken, m.start(), m.end()):
@@ -404,18 +533,19 @@ def _scan(original: str) -> list[Mention]:
             if "半" in unit_key:  # 两个半月 = 2.5 months
                 n += 0.5
             taken.append((m.start(), m.end()))
-            found.append(Mention("duration", (n * days, n, unit), m.start(), m.end(), original[m.start():m.end()]))
-    for m in _NOT_A_FIGURE.finditer(text):
-        taken.append((m.start(), m.end()))
-    found += _counts(text, original, taken)
-    found += _amounts(text, original, taken)
-    found.sort(key=lambda x: x.start)
-    if text != original:  # report what the writer wrote (１２月５日), not the folded form
-        found = [replace(m, text=original[m.start:m.end]) for m in found]
-    return found
+            out.append(Mention("duration", (n * days, n, unit), m.start(), m.end(), original[m.start():m.end()]))
+    return out
 
 
-_DAY_ALONE_EN = re.compile(r"\b(?:(?:mon|tues|wednes|thurs|fri|satur|sun)day,?\s+)?the\s+(?P<d>\d{1,2})(?:st|nd|rd|th)\b"
+_DAY_IN_PARENS = re.compile(r"[日号號]\s*[）)]")
+"""What every "（17 日）" holds (``_DAY_ALONE``): an English "(ref …)" does not send the text through the pattern."""
+_THE_NUMBER = re.compile(r"the\s+\d")
+"""What every "Friday the 15th" holds (``_DAY_ALONE_EN``), found by a literal-led search: most texts have none."""
+_UNIT_AFTER_SPACE = re.compile(r"[\s-](?:business day|working day|day|week|month|year|hour|min|fortnight)")
+"""What every English duration holds: its unit word right after a space or a hyphen ("3 days", "two-week")."""
+
+
+_DAY_ALONE_EN = re.compile(r"\b(?=[mtwfs])(?:(?:mon|tues|wednes|thurs|fri|satur|sun)day,?\s+)?the\s+(?P<d>\d{1,2})(?:st|nd|rd|th)\b"
                            r"(?!\s+of\b)")
 _DAY_ALONE = re.compile(r"(?<=[（(])\s*(?P<d>\d{1,2})\s*[日号號]\s*(?=[）)])")
 _ISO_TIME = re.compile(r"(?<=\d)T\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?(?:Z|[+-]\d{2}:?\d{2})?")
@@ -453,10 +583,12 @@ def _range_ends(text: str, low: str, dates: list[Mention], taken: list[tuple[int
 
 def _times(text: str, taken: list[tuple[int, int]]) -> list[Mention]:
     out = []
-    if not any(c in text for c in "点點时時:") and not re.search(r"\d\s*[ap]\.?m|\b(?:at|by|from|until|noon|midday)\b",
-                                                                 text, re.I):
+    if _TIME_CUE_CHAR.search(text) is None and _TIME_CUE.search(text) is None:
         return out
-    for pattern in _TIME_PATTERNS:
+    odd = _odd_case(text)
+    for pattern, gate in zip(_TIME_PATTERNS, _TIME_GATES):
+        if not (odd or gate(text)):
+            continue
         for m in pattern.finditer(text):
             if not _free(taken, m.start(), m.end()):
                 continue
@@ -485,6 +617,8 @@ def _times(text: str, taken: list[tuple[int, int]]) -> list[Mention]:
 def _counts(text: str, original: str, taken: list[tuple[int, int]]) -> list[Mention]:
     out = []
     for i, pattern in enumerate(_COUNT_PATTERNS):
+        if _COUNT_WORDS[i].search(text) is None:
+            continue  # no measure word, no count: most texts have none of any list
         for m in pattern.finditer(text):
             if not _free(taken, m.start(), m.end()):
                 continue
@@ -496,6 +630,9 @@ def _counts(text: str, original: str, taken: list[tuple[int, int]]) -> list[Ment
             taken.append((m.start(), m.end()))
             out.append(Mention("count", n, m.start(), m.end(), original[m.start():m.end()]))
     return out
+
+
+_CN_AMOUNT_CUE = re.compile("[万萬亿億元块塊]")
 
 
 def _amounts(text: str, original: str, taken: list[tuple[int, int]]) -> list[Mention]:
@@ -521,7 +658,7 @@ def _amounts(text: str, original: str, taken: list[tuple[int, int]]) -> list[Men
         currency = _CURRENCY.get(m.group("cur") or "") or _CURRENCY.get((m.group("suf") or "").lower())
         taken.append((start, stop))
         out.append(Mention("amount", value, start, stop, original[start:stop].strip(), currency))
-    if any(c in text for c in "万萬亿億元块塊"):
+    if _CN_AMOUNT_CUE.search(text) is not None:
         for m in _CN_AMOUNT_RE.finditer(text):
             if not _free(taken, m.start("cn"), m.end("cn")):
                 continue
@@ -556,23 +693,32 @@ class Grounding:
         self.day_spans: set[float] = set()
         self.times: set[tuple[int, int]] = set()
         self.discounts: set[float] = set()
-        self.plain: set[float] = set()
-        """Every number written in the texts, with or without a unit ("three landing pages" → 3)."""
         self.duration_counts: set[float] = set()
-        self.unit_numbers: set[tuple[float, str]] = set()
-        """(number, unit) for a number and a time unit in one clause: "22 design and development days"."""
+        self._texts = tuple(texts)
         concrete: list[dt.date] = list(dates)
-        for text in texts:
+        for text in self._texts:
             for mention in extract(text):
                 self._add(mention, concrete)
-            self.plain.update(_plain_numbers(text))
-            self.unit_numbers.update(_unit_numbers(text))
         for d in concrete:
             self._add_date(d.year, d.month, d.day)
         self.business_spans: set[float] = set()
         for a, b in combinations(sorted(set(concrete)), 2):
             self.day_spans.add(float(abs((b - a).days)))
             self.business_spans.add(float(_business_days(a, b)))
+
+    @cached_property
+    def plain(self) -> set[float]:
+        """Every number written in the texts, with or without a unit ("three landing pages" → 3).
+
+        Built on first use: only a count or a bare figure the typed sets do not ground asks."""
+        return set().union(*map(_plain_numbers, self._texts))
+
+    @cached_property
+    def unit_numbers(self) -> set[tuple[float, str]]:
+        """(number, unit) for a number and a time unit in one clause: "22 design and development days".
+
+        Built on first use: only a duration the typed sets do not ground asks, and it reads every clause again."""
+        return set().union(*map(_unit_numbers, self._texts))
 
     def _add_date(self, year: int | None, month: int, day: int | None) -> None:
         self.months.add(month)
@@ -651,21 +797,28 @@ class Grounding:
         return False
 
 
-_PLAIN_NUMBER = re.compile(rf"\d+(?:,\d{{3}})*(?:\.\d+)?|\b(?:{_EN_NUMBER_WORDS})\b|[{_CN_NUM}]{{1,4}}(?=[名位个個台条條家项項件套张張人组組])",
-                           re.I)
+_PLAIN_NUMBER = re.compile(rf"(?=[\dotfsena{_CN_NUM}])(?:\d+(?:,\d{{3}})*(?:\.\d+)?|\b(?:{_EN_NUMBER_WORDS})\b|"
+                           rf"[{_CN_NUM}]{{1,4}}(?=[名位个個台条條家项項件套张張人组組]))", re.I)
 
 
-def _plain_numbers(text: str) -> set[float]:
-    """Numbers outside any date, time, duration or percentage: "three landing pages", "40 台"."""
+@lru_cache(maxsize=4096)
+def _plain_numbers(text: str) -> frozenset[float]:
+    """Numbers outside any date, time, duration or percentage: "three landing pages", "40 台".
+
+    Memoised per text, like :func:`extract`: scenarios of one batch share most of their sentences. A text with no
+    number is not extracted at all (``_unit_numbers`` asks this of every clause with a time unit)."""
+    found = list(_PLAIN_NUMBER.finditer(fold(text)))
+    if not found:
+        return frozenset()
     out = set()
     spans = [(m.start, m.end) for m in extract(text) if m.kind in ("date", "time", "duration", "percent")]
-    for m in _PLAIN_NUMBER.finditer(fold(text)):
+    for m in found:
         if any(a <= m.start() < b for a, b in spans):
             continue
         n = _number(m.group(0))
         if n is not None:
             out.add(float(n))
-    return out
+    return frozenset(out)
 
 
 _UNIT_WORDS = {"day": re.compile(r"\bdays?\b|天|日(?!期)"), "bday": re.compile(r"working days?|business days?|工作日|工作天"),
@@ -674,16 +827,18 @@ _UNIT_WORDS = {"day": re.compile(r"\bdays?\b|天|日(?!期)"), "bday": re.compil
 _CLAUSE_SPLIT = re.compile(r"[;；。！？!?\n，、]|,(?!\d)|\.(?!\d)")
 
 
-def _unit_numbers(text: str) -> set[tuple[float, str]]:
+@lru_cache(maxsize=4096)
+def _unit_numbers(text: str) -> frozenset[tuple[float, str]]:
     """A number and a time unit written in one clause, apart: "22 design and development days" → (22, day)."""
-    out = set()
+    out: set[tuple[float, str]] = set()
     for clause in _CLAUSE_SPLIT.split(fold(text)):
-        units = [u for u, pattern in _UNIT_WORDS.items() if pattern.search(clause.lower())]
+        low = clause.lower()
+        units = [u for u, pattern in _UNIT_WORDS.items() if pattern.search(low)]
         if not units:
             continue
         for n in _plain_numbers(clause):
             out.update((n, u) for u in units)
-    return out
+    return frozenset(out)
 
 
 def _business_days(a: dt.date, b: dt.date) -> int:
