@@ -154,14 +154,12 @@ class Drafter:
             return self.draft_offline(scenario)
         return await self._complete(scenario, self.prompt(scenario))
 
-    def _draft_sync(self, scenario: Scenario) -> Draft:
-        return run_sync(self._draft_scenario(scenario), loop_free=self.backend == "offline")
-
     async def _draft_input(self, scenario: Scenario | dict[str, Any]) -> Draft:
         return await self._draft_scenario(self._scenario(scenario))
 
     def _draft_input_sync(self, scenario: Scenario | dict[str, Any]) -> Draft:
-        return self._draft_sync(self._scenario(scenario))
+        # offline drafting never awaits: it is driven to completion with no event loop or thread
+        return run_sync(self._draft_input(scenario), loop_free=self.backend == "offline")
 
     async def _complete(self, scenario: Scenario, prompt: list[Message]) -> Draft:
         """Ask the model for a draft of ``scenario`` that validates and passes the guard, within the budgets."""

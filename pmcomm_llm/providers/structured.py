@@ -87,10 +87,6 @@ class StructuredModel(Runnable[Any, Attempt[T]], Generic[T]):
         self._where = settings.base_url or "the OpenAI API"
 
     @property
-    def schema(self) -> dict[str, Any]:
-        return self.request.schema
-
-    @property
     def transport(self) -> Transport:
         if self._transport is None:
             s = self.settings
@@ -163,24 +159,22 @@ Reask = Callable[[str, Sequence[str]], str]
 async def complete(model: StructuredModel[T], prompt: list[Message], *, reask: Reask,
                    check: Callable[[T], Sequence[str]] | None = None, max_reasks: int,
                    token_budget: int | None = None, what: str = "the model did not return a valid answer",
-                   call: Callable[[list[Message]], Any] | None = None) -> Completed[T]:
+                   ) -> Completed[T]:
     """Ask until the answer validates and ``check`` finds nothing, within ``max_reasks`` re-asks of each kind.
 
     An answer that does not validate is re-asked with the validation error; when those re-asks run out the last
     valid answer (if any) is returned, else :class:`DraftRetryError` is raised. A valid answer that ``check``
     faults is re-asked with the problems; when those run out it is returned with ``problems`` set, for the caller
-    to flag. ``token_budget`` stops before a re-ask that would take the total past it. ``call`` replaces
-    ``model.ainvoke`` (the same model step without a LangChain run per call).
+    to flag. ``token_budget`` stops before a re-ask that would take the total past it.
     """
     start = time.perf_counter()
-    send = call or model.ainvoke
     usage, messages = Usage(), prompt
     attempts = invalid = reasks = 0
     best: Completed[T] | None = None
     while True:
         attempts += 1
         try:
-            attempt: Attempt[T] = await send(messages)
+            attempt: Attempt[T] = await model.ainvoke(messages)
         except OutputTruncatedError as exc:  # the item's usage so far, not only the last attempt's
             exc.usage = usage.add(exc.usage or {})
             raise
